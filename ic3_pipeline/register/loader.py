@@ -1,0 +1,174 @@
+"""Writing a validated register: masters resolved by name, then assets, all in one transaction.
+
+A re-import is cheap and exact: each row carries a hash of its register columns, so unchanged rows are not written at
+all, changed rows update only register columns (what the CMMS sync added stays), and nothing is ever deleted: assets
+missing from a newer register are reported, because the register is often re-exported partially.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from itertools import islice
+
+from sqlalchemy import Connection, Engine, Table, select
+
+from ic3_pipeline.register.columns import REGISTER_COLUMNS
+from ic3_pipeline.register.sites import site_partition_key
+from ic3_pipeline.register.validation import ValidatedRegister
+from ic3_pipeline.warehouse import tables, upsert_rows
+
+BATCH_SIZE = 2000
+PREVIEW_ROWS = 10
+MISSING_SAMPLE = 20
+
+# register column that names a master -> (master table, its id column, its name column, the asset column holding the id)
+MASTERS: dict[str, tuple[Table, str, str, str]] = {
+    "customer_name": (tables.customer_master, "customer_id", "customer_name", "customer_id"),
+    "category_name": (tables.category_master, "category_id", "category_name", "category_id"),
+    "group_name": (tables.group_master, "group_id", "group_name", "group_id"),
+    "manufacturer_name": (tables.manufacturer_master, "manufacturer_id", "manufacturer_name", "manufacturer_id"),
+}
+REGISTER_FIELDS = tuple(column.name for column in REGISTER_COLUMNS if column.name != "cmms_asset_id")
+ASSET_UPDATE_COLUMNS = (
+    *REGISTER_FIELDS,
+    "customer_id",
+    "location_id",
+    "category_id",
+    "group_id",
+    "manufacturer_id",
+    "register_hash",
+    "register_file",
+    "imported_at",
+    "updated_at",
+)
+
+
+@dataclass
+class ImportSummary:
+    rows_read: int = 0
+    blank_rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    sites: int = 0
+    new_sites: list[str] = field(default_factory=list)  # partition keys of sites seen for the first time
+    site_partition_keys: list[str] = field(default_factory=list)
+    missing_from_register: int = 0
+    missing_sample: list[str] = field(default_factory=list)
+    preview: list[dict[str, object]] = field(default_factory=list)
+
+
+def load_register(engine: Engine, register: ValidatedRegister, *, source_name: str) -> ImportSummary:
+    """Upsert ``register`` into the masters and ``ic3_asset_master`` in a single transaction."""
+    now = datetime.now(timezone.utc)
+    summary = ImportSummary(rows_read=register.rows, blank_rows=register.blank_rows)
+    with engine.begin() as conn:
+        master_ids = {name: _resolve_names(conn, name, register.master_names[name], now) for name in MASTERS}
+        location_ids, summary.new_sites = _resolve_sites(conn, register, master_ids["customer_name"], now)
+        summary.sites = len(location_ids)
+        summary.site_partition_keys = sorted(site_partition_key(site) for site in location_ids)
+        rows = (_asset_row(record, master_ids, location_ids, source_name, now) for record in register.records())
+        for batch in _batches(rows, BATCH_SIZE):
+            _write_batch(conn, batch, summary)
+        _report_missing(conn, register.ids, summary)
+    return summary
+
+
+def _resolve_names(conn: Connection, column_name: str, names: set[str], now: datetime) -> dict[str, int]:
+    table, id_column, name_column, _ = MASTERS[column_name]
+    return _upsert_names(conn, table, id_column, name_column, [{name_column: n, "created_at": now} for n in names])
+
+
+def _upsert_names(conn: Connection, table: Table, id_column: str, name_column: str, rows: list[dict]) -> dict[str, int]:
+    upsert_rows(conn, table, rows, key=[name_column], update_columns=())
+    names = [row[name_column] for row in rows]
+    resolved: dict[str, int] = {}
+    for chunk in _batches(names, 500):
+        query = select(table.c[name_column], table.c[id_column]).where(table.c[name_column].in_(chunk))
+        resolved.update(conn.execute(query).all())
+    return resolved
+
+
+def _resolve_sites(
+    conn: Connection, register: ValidatedRegister, customer_ids: dict[str, int], now: datetime
+) -> tuple[dict[str, int], list[str]]:
+    """Sites are locations; each gets its stable partition key. Returns (site -> location_id, new partition keys)."""
+    sites = register.master_names["site_name"]
+    known = set(conn.execute(select(tables.location_master.c.location_name)).scalars())
+    rows = [
+        {
+            "location_name": site,
+            "partition_key": site_partition_key(site),
+            "customer_id": customer_ids.get(register.site_customer.get(site)),
+            "created_at": now,
+        }
+        for site in sorted(sites)
+    ]
+    ids = _upsert_names(conn, tables.location_master, "location_id", "location_name", rows)
+    new_keys = [row["partition_key"] for row in rows if row["location_name"] not in known]
+    return ids, new_keys
+
+
+def _asset_row(
+    record: dict[str, object],
+    master_ids: dict[str, dict[str, int]],
+    location_ids: dict[str, int],
+    source_name: str,
+    now: datetime,
+) -> dict[str, object]:
+    row = dict(record)
+    for column_name, (_, _, _, asset_column) in MASTERS.items():
+        row[asset_column] = master_ids[column_name].get(record[column_name])
+    row["location_id"] = location_ids[record["site_name"]]
+    row["register_hash"] = register_hash(record)
+    row["register_file"] = source_name
+    row["imported_at"] = now
+    row["updated_at"] = now
+    return row
+
+
+def register_hash(record: dict[str, object]) -> str:
+    """A stable fingerprint of a row's register columns (independent of column order in the file)."""
+    canonical = json.dumps([record[name] for name in REGISTER_FIELDS], default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _write_batch(conn: Connection, batch: list[dict[str, object]], summary: ImportSummary) -> None:
+    asset = tables.asset_master
+    ids = [row["cmms_asset_id"] for row in batch]
+    existing = dict(
+        conn.execute(select(asset.c.cmms_asset_id, asset.c.register_hash).where(asset.c.cmms_asset_id.in_(ids))).all()
+    )
+    to_write = []
+    for row in batch:
+        previous = existing.get(row["cmms_asset_id"], _ABSENT)
+        if previous is _ABSENT:
+            summary.inserted += 1
+        elif previous == row["register_hash"]:
+            summary.unchanged += 1
+            continue
+        else:
+            summary.updated += 1
+        to_write.append(row)
+        if len(summary.preview) < PREVIEW_ROWS:
+            summary.preview.append(row)
+    upsert_rows(conn, asset, to_write, key=["cmms_asset_id"], update_columns=ASSET_UPDATE_COLUMNS)
+
+
+_ABSENT = object()
+
+
+def _report_missing(conn: Connection, ids_in_file: set[str], summary: ImportSummary) -> None:
+    missing = sorted(i for i in conn.execute(select(tables.asset_master.c.cmms_asset_id)).scalars() if i not in ids_in_file)
+    summary.missing_from_register = len(missing)
+    summary.missing_sample = missing[:MISSING_SAMPLE]
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

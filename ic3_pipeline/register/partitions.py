@@ -1,0 +1,23 @@
+"""The site partitions: one dynamic partition per register site, shared by every CMMS's enrichment assets.
+
+They live with the register because the register is what defines sites; a CMMS folder only reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from dagster import DagsterInstance, DynamicPartitionsDefinition
+
+SITES_PARTITIONS_NAME = "sites"
+site_partitions = DynamicPartitionsDefinition(name=SITES_PARTITIONS_NAME)
+ADD_CHUNK = 500  # SQLite's event storage is happiest with modest inserts
+
+
+def register_site_partitions(instance: DagsterInstance, keys: Iterable[str]) -> list[str]:
+    """Add the keys that are not partitions yet (in chunks); return the ones added."""
+    existing = set(instance.get_dynamic_partitions(SITES_PARTITIONS_NAME))
+    new = sorted(set(keys) - existing)
+    for start in range(0, len(new), ADD_CHUNK):
+        instance.add_dynamic_partitions(SITES_PARTITIONS_NAME, new[start : start + ADD_CHUNK])
+    return new

@@ -1,0 +1,99 @@
+"""Launching the code location's jobs as real Dagster runs on the instance at ``DAGSTER_HOME``.
+
+The CLI goes through here so that everything it changes shows in the UI like a run started there: same jobs, same
+event log, same asset history. Runs execute synchronously in this process's child (the jobs use the in-process
+executor), which keeps the ~2 s a run costs on this machine from multiplying.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetKey, DagsterEventType, DagsterInstance, execute_job
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+from ic3_pipeline.warehouse.engine import PROJECT_ROOT
+
+DEFINITIONS_MODULE = "ic3_pipeline.definitions"
+DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+INSTANCE_TEMPLATE = PROJECT_ROOT / "dagster.yaml"
+# The CLI prints its own summary; the run's full event stream is in the UI (and in `dagster` logs), not the terminal.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def prepare_dagster_home() -> Path:
+    """Make sure ``DAGSTER_HOME`` names a folder with a ``dagster.yaml`` (the project's, when it has none)."""
+    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if INSTANCE_TEMPLATE.is_file() and (not config.exists() or home == DEFAULT_DAGSTER_HOME.resolve()):
+        shutil.copyfile(INSTANCE_TEMPLATE, config)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def get_instance() -> DagsterInstance:
+    prepare_dagster_home()
+    return DagsterInstance.get()
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    success: bool
+    failure: str | None  # the failing step's own message (e.g. the register's problems)
+    materializations: dict[str, list[Mapping[str, Any]]]  # asset key -> metadata of each materialization, in order
+
+
+def run_job(
+    instance: DagsterInstance,
+    job_name: str,
+    *,
+    run_config: Mapping[str, Any] | None = None,
+    tags: Mapping[str, str] | None = None,
+    asset_selection: Sequence[AssetKey] | None = None,
+) -> RunOutcome:
+    """Execute ``job_name`` from the code location as a run on ``instance`` and report what it did."""
+    job = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs", working_directory=os.getcwd())
+    result = execute_job(
+        job.get_reconstructable_job(job_name),
+        instance=instance,
+        run_config={**QUIET_CONSOLE, **(run_config or {})},
+        tags=dict(tags or {}),
+        asset_selection=list(asset_selection) if asset_selection else None,
+    )
+    return RunOutcome(
+        run_id=result.run_id,
+        success=result.success,
+        failure=None if result.success else _failure_message(instance, result.run_id),
+        materializations=_materializations(instance, result.run_id),
+    )
+
+
+def _materializations(instance: DagsterInstance, run_id: str) -> dict[str, list[Mapping[str, Any]]]:
+    found: dict[str, list[Mapping[str, Any]]] = {}
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        materialization = record.asset_materialization
+        if materialization is not None:
+            metadata = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
+            found.setdefault(materialization.asset_key.to_user_string(), []).append(metadata)
+    return found
+
+
+def _failure_message(instance: DagsterInstance, run_id: str) -> str:
+    for record in instance.all_logs(run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}):
+        event = record.dagster_event
+        data = getattr(event, "step_failure_data", None) if event else None
+        if data is not None:
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return data.user_failure_data.description
+            if data.error is not None:
+                return data.error.message.strip()
+        if event is not None and event.message:
+            return event.message
+    return "the run failed; see its logs in the Dagster UI"

@@ -1,0 +1,33 @@
+"""Standard Dagster table metadata (column schema, row count) for warehouse tables, shown on every table asset."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.sql.sqltypes import TypeEngine
+
+from dagster import TableColumn, TableSchema
+
+
+def table_schema(table: Table) -> TableSchema:
+    return TableSchema(
+        columns=[
+            TableColumn(name=column.name, type=_type_name(column.type), description=column.comment)
+            for column in table.columns
+        ]
+    )
+
+
+def table_metadata(conn: Connection, table: Table) -> dict[str, object]:
+    """``dagster/column_schema``, ``dagster/row_count`` and ``dagster/table_name`` for ``table``."""
+    return {
+        "dagster/column_schema": table_schema(table),
+        "dagster/row_count": conn.execute(select(func.count()).select_from(table)).scalar_one(),
+        "dagster/table_name": table.name,
+    }
+
+
+def _type_name(sql_type: TypeEngine) -> str:
+    try:
+        return str(sql_type).lower()
+    except Exception:  # some types only compile against a dialect
+        return type(sql_type).__name__.lower()

@@ -1,0 +1,63 @@
+"""Engines for the target database, tuned per dialect.
+
+SQLite is the zero-setup default, so it gets the settings that make it behave under a concurrent reader (the UI, `ic3
+status`) and a writer (a sync run): WAL, a busy timeout, foreign keys. PostgreSQL URLs are pinned to psycopg 3, because
+SQLAlchemy 2.0 and 2.1 disagree on what a bare ``postgresql://`` means.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+DATABASE_URL_ENV = "IC3_DATABASE_URL"
+DATA_DIR_ENV = "IC3_DATA_DIR"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def data_dir() -> Path:
+    """The project's data folder (``IC3_DATA_DIR``, else ``data/`` beside the package)."""
+    return Path(os.environ.get(DATA_DIR_ENV) or PROJECT_ROOT / "data")
+
+
+def default_database_url() -> str:
+    """``IC3_DATABASE_URL`` if set, else a SQLite file in the data folder."""
+    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{data_dir() / 'ic3.sqlite'}"
+
+
+def normalize_database_url(url: str) -> str:
+    """Pin bare PostgreSQL URLs to psycopg 3, the driver this project installs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """Create an engine for ``url`` (default: :func:`default_database_url`), creating a SQLite file's folder if needed."""
+    url = normalize_database_url(url or default_database_url())
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def describe_url(url: str) -> str:
+    """The URL with its password masked, for logs and metadata."""
+    return make_url(normalize_database_url(url)).render_as_string(hide_password=True)

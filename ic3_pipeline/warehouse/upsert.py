@@ -1,0 +1,60 @@
+"""Dialect-aware bulk upserts: ``INSERT … ON CONFLICT`` on SQLite and PostgreSQL, sent in batches.
+
+Every write of the pipeline goes through here, so re-running anything (an import, a sync, a crashed run's retry) lands
+on the same rows instead of adding duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+def upsert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Iterable[Mapping[str, Any]],
+    key: Sequence[str],
+    *,
+    update_columns: Sequence[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> int:
+    """Insert ``rows`` into ``table``; where ``key`` already exists, update ``update_columns`` instead.
+
+    ``update_columns`` defaults to every column the rows carry except the key; pass ``()`` to leave existing rows alone
+    (``ON CONFLICT DO NOTHING``). All rows of one call carry the same columns. Returns the number of rows sent.
+    """
+    sent = 0
+    for batch in _batches(rows, batch_size):
+        columns = list(batch[0].keys())
+        updates = [c for c in columns if c not in key] if update_columns is None else list(update_columns)
+        conn.execute(_upsert_statement(conn, table, key, updates), batch)
+        sent += len(batch)
+    return sent
+
+
+def _upsert_statement(conn: Connection, table: Table, key: Sequence[str], updates: Sequence[str]):
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    else:
+        raise ValueError(f"upserts support SQLite and PostgreSQL, not {dialect!r}")
+    if not updates:
+        return stmt.on_conflict_do_nothing(index_elements=list(key))
+    return stmt.on_conflict_do_update(
+        index_elements=list(key), set_={name: stmt.excluded[name] for name in updates}
+    )
+
+
+def _batches(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(rows)
+    while batch := [dict(row) for row in islice(iterator, size)]:
+        yield batch
