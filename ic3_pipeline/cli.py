@@ -14,17 +14,22 @@ import click
 
 from ic3_pipeline.runs import get_instance, run_job
 
-log = logging.getLogger("ic3")
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """ic3_pipeline: keep the asset database in sync with the CMMS."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    for name in ("ic3", "ic3_pipeline"):
-        logging.getLogger(name).addHandler(handler)
-        logging.getLogger(name).setLevel(logging.INFO)
+    _log_progress_to_terminal()
+
+
+def _log_progress_to_terminal() -> None:
+    """Progress lines on stderr; per-request details stay in the run's event log (the UI), not the terminal."""
+    logger = logging.getLogger("ic3_pipeline.progress")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 @main.command("sample-register")
@@ -75,22 +80,76 @@ def import_register_file(path: Path, sheet: str | None = None) -> int:
     return 0
 
 
+@main.command("simulate")
+@click.argument("cmms", type=click.Choice(["innomaint"]))
+@click.option("--register", "register", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Register whose asset ids the simulated CMMS knows.")
+@click.option("--port", default=8765, show_default=True)
+@click.option("--token", default=None, help="Bearer token to require (default: $INNOMAINT_API_TOKEN, else 'sim-token').")
+@click.option("--rate-limit", type=float, default=None, help="Requests/s accepted before answering 429 (default: none).")
+@click.option("--latency-ms", type=float, default=0.0, show_default=True)
+@click.option("--fault-rate", type=float, default=0.0, show_default=True, help="Share of requests given an injected fault.")
+@click.option("--missing-fraction", type=float, default=0.0, show_default=True, help="Share of ids answered 404.")
+@click.option("--seed", default=7, show_default=True)
+def simulate(cmms: str, register: Path, port: int, token: str | None, rate_limit: float | None, latency_ms: float,
+             fault_rate: float, missing_fraction: float, seed: int) -> None:
+    """Serve a CMMS simulator on 127.0.0.1 (test and demo equipment)."""
+    import os
+
+    from ic3_pipeline.sandbox.innomaint_simulator import SimulatorConfig, serve
+
+    sites = register_sites(register)
+    config = SimulatorConfig(
+        token=token or os.environ.get("INNOMAINT_API_TOKEN") or SimulatorConfig.token,
+        rate_limit=rate_limit, latency_ms=latency_ms, fault_rate=fault_rate, missing_fraction=missing_fraction, seed=seed,
+    )
+    serve(list(sites), config, port=port, sites=sites)
+
+
+def register_sites(path: Path) -> dict[str, str]:
+    """asset id -> site name, from a register (validated the same way the import does)."""
+    from ic3_pipeline.register.problems import RegisterRejected
+    from ic3_pipeline.register.validation import validate
+    from ic3_pipeline.register.workbook import open_register
+
+    try:
+        return {r["cmms_asset_id"]: r["site_name"] for r in validate(open_register(path)).records()}
+    except RegisterRejected as rejected:
+        raise click.ClickException(rejected.describe()) from None
+
+
+@main.command("sync")
+@click.option("--all", "all_sites", is_flag=True, help="Every site.")
+@click.option("--site", default=None, help="One site (its name or partition key).")
+@click.option("--asset", "asset_id", default=None, help="One asset id (always fetched, due or not).")
+@click.option("--force", is_flag=True, help="Re-fetch every asset, due or not.")
+@click.option("--sites-per-run", default=None, type=click.IntRange(1, 1000), help="Sites batched into one run (default 100).")
+def sync(all_sites: bool, site: str | None, asset_id: str | None, force: bool, sites_per_run: int | None) -> None:
+    """Enrich what is due from Innomaint, as Dagster runs. Exit status 1 when assets failed."""
+    if sum(bool(x) for x in (all_sites, site, asset_id)) != 1:
+        raise click.UsageError("Give exactly one of --all, --site SITE, --asset ID.")
+    from ic3_pipeline.innomaint.sync_command import run_sync
+
+    sys.exit(run_sync(all_sites=all_sites, site=site, asset_id=asset_id, force=force, sites_per_run=sites_per_run))
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Sync status from the database: total, synced, needing retry, not found, never synced, stale, last batches."""
+    from ic3_pipeline.status.report import print_status
+
+    print_status(as_json=as_json)
+
+
 @main.command("demo")
 @click.option("--assets", default=2957, show_default=True)
 @click.option("--sites", default=60, show_default=True)
 def demo(assets: int, sites: int) -> None:
-    """Run the whole pipeline end to end on the embedded defaults (SQLite, sample register)."""
-    from ic3_pipeline.sandbox.register_generator import write_sample_register
-    from ic3_pipeline.warehouse.engine import data_dir, default_database_url, describe_url
+    """Run the whole pipeline end to end on the embedded defaults (SQLite, sample register, local simulator)."""
+    from ic3_pipeline.demo import run_demo
 
-    register = data_dir() / "demo" / "register.xlsx"
-    click.echo(f"1/2  Writing a sample register: {register} ({assets} assets, {sites} sites)")
-    write_sample_register(register, assets=assets, sites=sites, seed=7)
-    click.echo(f"2/2  Importing it into {describe_url(default_database_url())}")
-    status = import_register_file(register)
-    if status:
-        sys.exit(status)
-    click.echo("Done. Open the UI with `make ui` (or `dagster dev`) to see the runs and assets.")
+    sys.exit(run_demo(assets=assets, sites=sites))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ import os
 
 from dagster import Definitions, EnvVar
 
+from ic3_pipeline.innomaint import definitions as innomaint
 from ic3_pipeline.register import definitions as register
+from ic3_pipeline.status import definitions as status
 from ic3_pipeline.warehouse.engine import DATABASE_URL_ENV
 from ic3_pipeline.warehouse.resource import WarehouseResource
 
@@ -20,5 +22,7 @@ def _warehouse() -> WarehouseResource:
 
 defs = Definitions.merge(
     register.defs,
+    innomaint.defs,
+    status.defs,
     Definitions(resources={"warehouse": _warehouse()}),
 )

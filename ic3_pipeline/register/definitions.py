@@ -4,6 +4,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 
 from ic3_pipeline.register.assets import asset_register
 from ic3_pipeline.register.checks import register_checks
+from ic3_pipeline.register.sensors import register_drop_folder
 
 import_register_job = define_asset_job(
     "import_register",
@@ -12,4 +13,6 @@ import_register_job = define_asset_job(
     executor_def=in_process_executor,
 )
 
-defs = Definitions(assets=[asset_register], asset_checks=register_checks, jobs=[import_register_job])
+defs = Definitions(
+    assets=[asset_register], asset_checks=register_checks, jobs=[import_register_job], sensors=[register_drop_folder]
+)

@@ -114,8 +114,8 @@ asset_master = Table(
     Column("iot_device_mapped", Integer),
     Column("status", Integer),
     Column("asset_live_status", Integer),
-    Column("mapping_status", Integer),
-    Column("traceability_status", Integer),
+    Column("mapping_status", String(64)),  # untyped in the API; labels such as "Mapped" are kept as sent
+    Column("traceability_status", String(64)),
     Column("year_of_manufacturing", Integer),
     Column("is_loaner", Integer),
     Column("is_ble_tracking", Integer),

@@ -1,0 +1,186 @@
+"""Enriching a batch of assets: fetch concurrently under one rate limiter, write each asset in its own transaction.
+
+Per-asset failures are recorded and the batch goes on; only systemic faults stop it (:class:`SystemicFailure`): a
+refused token (no asset is blamed for it), the API failing many times in a row (it is down, not the assets), or the
+database failing (the write raises). Whatever finished before a stop stays written; the rest stays due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from ic3_pipeline.innomaint.client import AuthenticationFailed, FetchOutcome, InnomaintClient
+from ic3_pipeline.innomaint.store import SyncContext, UnknownAsset, store_failure, store_success
+
+log = logging.getLogger(__name__)
+
+# The API is considered down after this many transient failures in a row (each already retried max_attempts times).
+DEFAULT_BREAKER_THRESHOLD = 20
+
+
+class SystemicFailure(RuntimeError):
+    """The batch cannot go on (bad token, API down); the message says which and what to do.
+
+    Carries the batch's figures up to the stop. ``retryable`` is False for a refused token: retrying the step
+    cannot fix it, a person must.
+    """
+
+    def __init__(self, message: str, report: "BatchReport", *, retryable: bool):
+        super().__init__(message)
+        self.report = report
+        self.retryable = retryable
+
+
+@dataclass
+class BatchReport:
+    due: int
+    synced: int = 0
+    failed: int = 0
+    not_found: int = 0
+    skipped: int = 0  # not attempted because the batch stopped
+    failures: list[FetchOutcome] = field(default_factory=list)  # error and not_found outcomes
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (asset id, value stored as NULL and why)
+    request_stats: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    final_rate: float = 0.0  # the limiter's rate at the end: what the API allowed
+
+    @property
+    def done(self) -> int:
+        return self.synced + self.failed + self.not_found
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.request_stats.get("requests", 0) / self.elapsed_s if self.elapsed_s else 0.0
+
+    @property
+    def synced_per_s(self) -> float:
+        return self.synced / self.elapsed_s if self.elapsed_s else 0.0
+
+
+Progress = Callable[[BatchReport], None]
+
+
+async def enrich_assets(
+    client: InnomaintClient,
+    engine: Engine,
+    asset_ids: Sequence[str],
+    *,
+    context: SyncContext,
+    progress: Progress | None = None,
+    progress_every_s: float = 10.0,
+    breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
+) -> BatchReport:
+    """Fetch and store every id in ``asset_ids``; raise :class:`SystemicFailure` when the batch must stop."""
+    report = BatchReport(due=len(asset_ids))
+    started = time.monotonic()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for asset_id in asset_ids:
+        queue.put_nowait(asset_id)
+    state = _BatchState(breaker_threshold)
+    # One writer thread: writes never block the event loop, and SQLite sees one writer at a time.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ic3-writer") as writer:
+        workers = [
+            asyncio.create_task(_worker(client, engine, queue, writer, report, state, context))
+            for _ in range(max(1, min(client.http.policy.concurrency, len(asset_ids))))
+        ]
+        ticker = asyncio.create_task(_report_progress(report, started, client, progress, progress_every_s))
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        finally:
+            ticker.cancel()
+            report.elapsed_s = time.monotonic() - started
+            report.request_stats = client.http.stats.as_dict()
+            report.final_rate = client.http.limiter.rate
+            report.skipped = report.due - report.done
+        if state.stop_reason is not None:
+            raise SystemicFailure(state.stop_reason, report, retryable=not state.auth_failed)
+    if progress:
+        progress(report)
+    return report
+
+
+@dataclass
+class _BatchState:
+    breaker_threshold: int
+    consecutive_transient: int = 0
+    stop_reason: str | None = None
+    auth_failed: bool = False
+
+
+async def _worker(
+    client: InnomaintClient,
+    engine: Engine,
+    queue: asyncio.Queue[str],
+    writer: ThreadPoolExecutor,
+    report: BatchReport,
+    state: _BatchState,
+    context: SyncContext,
+) -> None:
+    loop = asyncio.get_running_loop()
+    while state.stop_reason is None:
+        try:
+            asset_id = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return
+        try:
+            outcome = await client.fetch(asset_id)
+        except AuthenticationFailed as error:
+            state.stop_reason, state.auth_failed = str(error), True
+            return
+        await loop.run_in_executor(writer, _store, engine, outcome, context)
+        _count(report, state, outcome)
+
+
+def _store(engine: Engine, outcome: FetchOutcome, context: SyncContext) -> None:
+    if outcome.status == "success":
+        try:
+            store_success(engine, outcome.record, outcome.body, http_status=outcome.http_status,
+                          attempts=outcome.attempts, context=context)
+            return
+        except UnknownAsset:
+            outcome.status, outcome.error = "error", "asset no longer in ic3_asset_master"
+    store_failure(engine, outcome.asset_id, status=outcome.status, error=outcome.error or "",
+                  http_status=outcome.http_status, attempts=outcome.attempts, context=context)
+
+
+def _count(report: BatchReport, state: _BatchState, outcome: FetchOutcome) -> None:
+    if outcome.status == "success":
+        report.synced += 1
+        report.warnings += [(outcome.asset_id, warning) for warning in outcome.record.warnings]
+    elif outcome.status == "not_found":
+        report.not_found += 1
+        report.failures.append(outcome)
+    else:
+        report.failed += 1
+        report.failures.append(outcome)
+    state.consecutive_transient = state.consecutive_transient + 1 if outcome.transient else 0
+    if state.consecutive_transient >= state.breaker_threshold and state.stop_reason is None:
+        state.stop_reason = (
+            f"Innomaint looks down: {state.consecutive_transient} assets in a row failed after all retries "
+            f"(last: {outcome.error}). Stopped the batch; the remaining assets stay due for the next run."
+        )
+
+
+async def _report_progress(
+    report: BatchReport, started: float, client: InnomaintClient, progress: Progress | None, every_s: float
+) -> None:
+    if progress is None:
+        return
+    while True:
+        await asyncio.sleep(every_s)
+        report.elapsed_s = time.monotonic() - started
+        report.request_stats = client.http.stats.as_dict()
+        report.final_rate = client.http.limiter.rate
+        progress(report)

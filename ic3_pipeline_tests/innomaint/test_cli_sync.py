@@ -1,0 +1,74 @@
+"""`ic3 sync`: batched runs on DAGSTER_HOME, a summary, and an exit status that says whether assets failed."""
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from dagster import DagsterInstance
+
+from ic3_pipeline.cli import main
+from ic3_pipeline_tests.innomaint.conftest import TOKEN
+
+
+@pytest.fixture
+def cli_env(pipeline, tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("IC3_DATABASE_URL", pipeline.db_url)
+    monkeypatch.setenv("INNOMAINT_BASE_URL", pipeline.simulator.base_url)
+    monkeypatch.setenv("INNOMAINT_API_TOKEN", TOKEN)
+    return home
+
+
+def sync(*args: str):
+    return CliRunner().invoke(main, ["sync", *args], catch_exceptions=False)
+
+
+def test_sync_all_batches_sites_into_few_runs(pipeline, cli_env):
+    result = sync("--all", "--sites-per-run", "5")
+    assert result.exit_code == 0, result.output
+    n = len(pipeline.asset_ids)
+    assert f"Done: {n} synced, 0 failed, 0 not found of {n} due" in result.output
+    with DagsterInstance.from_config(str(cli_env)) as instance:
+        runs = instance.get_runs()
+    assert len(runs) == 2  # 8 sites, 5 per run
+    assert all(run.job_name == "enrich_innomaint" and run.tags["ic3/trigger"] == "cli" for run in runs)
+    assert TOKEN not in result.output
+
+
+def test_sync_exits_non_zero_when_assets_failed_but_not_for_not_found(pipeline, cli_env):
+    pipeline.simulator.configure(missing_ids=frozenset(pipeline.asset_ids[:2]))
+    assert sync("--all").exit_code == 0  # not found is an answer, not a failure
+    pipeline.simulator.script_faults(pipeline.asset_ids[5], ["503"] * 20)
+    result = sync("--all", "--force")
+    assert result.exit_code == 1
+    assert "1 failed" in result.output and "stay due" in result.output
+
+
+def test_sync_one_asset_prints_what_changed(pipeline, cli_env):
+    asset_id = pipeline.asset_ids[3]
+    result = sync("--asset", asset_id)
+    assert result.exit_code == 0, result.output
+    assert "ic3_asset_master.sync_version: 0 → 1" in result.output
+    assert "ic3_asset_master.last_sync_status: None → 'success'" in result.output
+    assert pipeline.simulator.stats()["hits"] == {asset_id: 1}
+    again = sync("--asset", asset_id)  # always fetched, due or not
+    assert "ic3_asset_master.sync_version: 1 → 2" in again.output
+
+
+def test_sync_explains_what_is_missing(pipeline, cli_env, monkeypatch):
+    assert "No asset 'nope'" in CliRunner().invoke(main, ["sync", "--asset", "nope"]).output
+    assert "No site named 'Atlantis'" in CliRunner().invoke(main, ["sync", "--site", "Atlantis"]).output
+    assert CliRunner().invoke(main, ["sync"]).exit_code == 2
+    monkeypatch.delenv("INNOMAINT_API_TOKEN")
+    result = CliRunner().invoke(main, ["sync", "--all"])
+    assert result.exit_code == 2 and "INNOMAINT_API_TOKEN is not set" in result.output
+
+
+def test_token_is_in_no_file_the_instance_wrote(pipeline, cli_env):
+    pipeline.simulator.script_faults(pipeline.asset_ids[0], ["503"] * 20)
+    sync("--all")
+    files = [p for p in cli_env.rglob("*") if p.is_file()]
+    assert any(p.suffix in (".db", ".out", ".err", ".complete") or "sqlite" in p.name for p in files)
+    for path in files:
+        assert TOKEN.encode() not in path.read_bytes(), path
