@@ -152,5 +152,24 @@ def demo(assets: int, sites: int) -> None:
     sys.exit(run_demo(assets=assets, sites=sites))
 
 
+def run() -> None:
+    """The console script: expected failures (an unreachable database) end in one clear line, not a traceback."""
+    from ic3_pipeline.warehouse import DatabaseUnavailable
+
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except DatabaseUnavailable as error:
+        click.echo(str(error), err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    main()
+    run()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetKey, DagsterEventType, DagsterInstance, execute_job
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from ic3_pipeline.warehouse.engine import PROJECT_ROOT
@@ -22,6 +23,7 @@ from ic3_pipeline.warehouse.engine import PROJECT_ROOT
 DEFINITIONS_MODULE = "ic3_pipeline.definitions"
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 INSTANCE_TEMPLATE = PROJECT_ROOT / "dagster.yaml"
+HOST_TAG, PID_TAG = "ic3/host", "ic3/pid"
 # The CLI prints its own summary; the run's full event stream is in the UI (and in `dagster` logs), not the terminal.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -59,12 +61,14 @@ def run_job(
     asset_selection: Sequence[AssetKey] | None = None,
 ) -> RunOutcome:
     """Execute ``job_name`` from the code location as a run on ``instance`` and report what it did."""
+    reap_dead_runs(instance)
+    tags = {**(tags or {}), HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     job = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs", working_directory=os.getcwd())
     result = execute_job(
         job.get_reconstructable_job(job_name),
         instance=instance,
         run_config={**QUIET_CONSOLE, **(run_config or {})},
-        tags=dict(tags or {}),
+        tags=tags,
         asset_selection=list(asset_selection) if asset_selection else None,
     )
     return RunOutcome(
@@ -73,6 +77,35 @@ def run_job(
         failure=None if result.success else _failure_message(instance, result.run_id),
         materializations=_materializations(instance, result.run_id),
     )
+
+
+def reap_dead_runs(instance: DagsterInstance) -> list[str]:
+    """Mark failed the runs this host's ``ic3`` started whose process is gone (killed, crashed), and free their pool
+    slots — otherwise the next run would wait forever for the API pool. The daemon's run monitoring does the same for
+    runs it launched; the CLI has no daemon, so it tidies up before it starts."""
+    reaped = []
+    active = RunsFilter(statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED], tags={HOST_TAG: socket.gethostname()})
+    for run in instance.get_runs(filters=active):
+        pid = int(run.tags.get(PID_TAG, "0") or 0)
+        if pid and _alive(pid):
+            continue
+        instance.report_run_failed(
+            run, "The process running this run ended without finishing (killed or crashed); ic3 marked it failed "
+            "and freed its concurrency slots. Whatever it had written is complete per asset; the rest is still due."
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reaped.append(run.run_id)
+    return reaped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _materializations(instance: DagsterInstance, run_id: str) -> dict[str, list[Mapping[str, Any]]]:

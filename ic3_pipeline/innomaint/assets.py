@@ -7,6 +7,7 @@ them), and fetches only the assets that are due, so re-running anything is cheap
 
 import asyncio
 import logging
+import os
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -39,12 +40,20 @@ from ic3_pipeline.innomaint.sync_log import describe_partitions, record_batch
 from ic3_pipeline.markdown import markdown_table
 from ic3_pipeline.register.partitions import site_partitions
 from ic3_pipeline.warehouse import tables
-from ic3_pipeline.warehouse.dagster_metadata import table_metadata
+from ic3_pipeline.warehouse.dagster_metadata import definition_metadata, table_metadata
 from ic3_pipeline.warehouse.resource import WarehouseResource, warehouse_kind
 
 progress_log = logging.getLogger("ic3_pipeline.progress")
 
 POOL = "innomaint_api"
+# Systemic failures (API down, database gone) are retried by the step twice, after this delay and then double it.
+STEP_RETRY_DELAY_ENV = "IC3_STEP_RETRY_DELAY_S"
+STEP_RETRY_POLICY = RetryPolicy(
+    max_retries=2,
+    delay=float(os.environ.get(STEP_RETRY_DELAY_ENV, "30")),
+    backoff=Backoff.EXPONENTIAL,
+    jitter=Jitter.PLUS_MINUS,
+)
 MAX_PARTITIONS_PER_RUN = 100
 MAX_FAILURES_SHOWN = 50
 
@@ -66,6 +75,7 @@ class EnrichmentConfig(Config):
     specs=[
         AssetSpec(
             DETAILS,
+            metadata=definition_metadata(tables.asset_master),
             deps=["asset_register"],
             group_name="innomaint",
             kinds=KINDS,
@@ -78,6 +88,7 @@ class EnrichmentConfig(Config):
         ),
         AssetSpec(
             PERFORMANCE,
+            metadata=definition_metadata(tables.asset_performance),
             deps=[DETAILS],
             group_name="innomaint",
             kinds=KINDS,
@@ -89,6 +100,7 @@ class EnrichmentConfig(Config):
         ),
         AssetSpec(
             WORKORDERS,
+            metadata=definition_metadata(tables.workorder_summary),
             deps=[DETAILS],
             group_name="innomaint",
             kinds=KINDS,
@@ -111,7 +123,7 @@ class EnrichmentConfig(Config):
     partitions_def=site_partitions,
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=MAX_PARTITIONS_PER_RUN),
     pool=POOL,
-    retry_policy=RetryPolicy(max_retries=2, delay=30, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS),
+    retry_policy=STEP_RETRY_POLICY,
 )
 def innomaint_enrichment(
     context: AssetExecutionContext,
@@ -229,7 +241,7 @@ def _results(engine, report: BatchReport, where: str):
     columns = FAILURE_COLUMNS
     with engine.connect() as conn:
         yield MaterializeResult(
-            asset_key=DETAILS, metadata={**table_metadata(conn, tables.asset_master), **run_metadata(report, where)}
+            asset_key=DETAILS, metadata={**run_metadata(report, where), **table_metadata(conn, tables.asset_master)}
         )
         yield MaterializeResult(
             asset_key=PERFORMANCE,

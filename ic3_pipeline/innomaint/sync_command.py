@@ -20,7 +20,7 @@ from ic3_pipeline.innomaint.launch import (
 from ic3_pipeline.innomaint.assets import MAX_PARTITIONS_PER_RUN
 from ic3_pipeline.innomaint.resource import BASE_URL_ENV, TOKEN_ENV
 from ic3_pipeline.runs import RunOutcome, get_instance
-from ic3_pipeline.warehouse import ensure_schema, make_engine, tables
+from ic3_pipeline.warehouse import connected_engine, tables
 
 SNAPSHOT_COLUMNS = (
     (tables.asset_master, ("sync_version", "last_sync_status", "last_sync_error", "criticality", "barcode",
@@ -33,8 +33,7 @@ def run_sync(*, all_sites: bool, site: str | None, asset_id: str | None, force: 
     if not os.environ.get(TOKEN_ENV):
         click.echo(f"{TOKEN_ENV} is not set: put the Innomaint API token in the environment.", err=True)
         return 2
-    engine = make_engine()
-    ensure_schema(engine)
+    engine = connected_engine()
     instance = get_instance()
     config: dict = {"force": force}
     before = None

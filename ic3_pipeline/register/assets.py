@@ -1,5 +1,7 @@
 """The ``asset_register`` asset: an Excel register imported into ``ic3_asset_master`` and the name-resolved masters."""
 
+from sqlalchemy.exc import DBAPIError
+
 from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 
 from ic3_pipeline.markdown import markdown_table
@@ -8,7 +10,7 @@ from ic3_pipeline.register.location import RegisterNotFound, resolve_register_pa
 from ic3_pipeline.register.partitions import register_site_partitions
 from ic3_pipeline.register.problems import RegisterRejected
 from ic3_pipeline.warehouse import tables
-from ic3_pipeline.warehouse.dagster_metadata import table_metadata
+from ic3_pipeline.warehouse.dagster_metadata import definition_metadata, table_metadata
 from ic3_pipeline.warehouse.resource import WarehouseResource, warehouse_kind
 
 PREVIEW_COLUMNS = ("cmms_asset_id", "asset_name", "site_name", "customer_name", "category_name", "criticality")
@@ -27,6 +29,7 @@ class RegisterImportConfig(Config):
     kinds={"excel", warehouse_kind()},
     owners=["team:maintenance-data"],
     tags={"source": "excel"},
+    metadata=definition_metadata(tables.asset_master),
     description=(
         "The maintenance team's Excel asset register, validated and upserted into `ic3_asset_master` and the "
         "customer / location / category / group / manufacturer masters in one transaction. A refused file changes "
@@ -55,6 +58,9 @@ def asset_register(
             },
             allow_retries=False,
         ) from None
+    except DBAPIError as error:  # locked SQLite file, lost connection: the transaction rolled back, nothing written
+        cause = str(error.orig or error).strip().splitlines()[0]
+        raise Failure(description=f"Database error, nothing was imported: {cause}") from None
     added = register_site_partitions(context.instance, summary.site_partition_keys)
     context.log.info(
         f"Imported {summary.rows_read} rows from sheet '{validated.sheet.sheet_name}': {summary.inserted} inserted, "

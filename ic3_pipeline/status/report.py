@@ -7,13 +7,12 @@ import json
 import click
 
 from ic3_pipeline.status.queries import SyncStatus, sync_status
-from ic3_pipeline.warehouse import ensure_schema, make_engine
+from ic3_pipeline.warehouse import connected_engine
 from ic3_pipeline.warehouse.engine import default_database_url, describe_url
 
 
 def print_status(*, as_json: bool = False) -> SyncStatus:
-    engine = make_engine()
-    ensure_schema(engine)
+    engine = connected_engine()
     status = sync_status(engine)
     engine.dispose()
     if as_json:

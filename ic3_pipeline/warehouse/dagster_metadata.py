@@ -17,6 +17,11 @@ def table_schema(table: Table) -> TableSchema:
     )
 
 
+def definition_metadata(table: Table) -> dict[str, object]:
+    """The table's name and column schema for an asset definition: the UI shows them before the first run."""
+    return {"dagster/table_name": table.name, "dagster/column_schema": table_schema(table)}
+
+
 def table_metadata(conn: Connection, table: Table) -> dict[str, object]:
     """``dagster/column_schema``, ``dagster/row_count`` and ``dagster/table_name`` for ``table``."""
     return {

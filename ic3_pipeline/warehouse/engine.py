@@ -12,9 +12,17 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from ic3_pipeline.warehouse.schema import ensure_schema
 
 DATABASE_URL_ENV = "IC3_DATABASE_URL"
 DATA_DIR_ENV = "IC3_DATA_DIR"
+SQLITE_BUSY_TIMEOUT_ENV = "IC3_SQLITE_BUSY_TIMEOUT_S"
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The target database cannot be reached or used; the message names it (password masked) and the cause."""
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -43,19 +51,33 @@ def make_engine(url: str | None = None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        busy_s = float(os.environ.get(SQLITE_BUSY_TIMEOUT_ENV, "60"))
+        engine = create_engine(url, connect_args={"timeout": busy_s})
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, busy_s))
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection, busy_s: float) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_s * 1000)}")  # first: WAL below needs the lock too
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
+
+
+def connected_engine(url: str | None = None) -> Engine:
+    """An engine whose database answered and whose schema is up to date, or :class:`DatabaseUnavailable`."""
+    url = url or default_database_url()
+    engine = make_engine(url)
+    try:
+        ensure_schema(engine)
+    except DBAPIError as error:
+        engine.dispose()
+        cause = str(error.orig or error).strip().splitlines()[0]
+        raise DatabaseUnavailable(f"Cannot use the target database {describe_url(url)}: {cause}") from None
+    return engine
 
 
 def describe_url(url: str) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
-from ic3_pipeline.warehouse.engine import default_database_url, describe_url, make_engine
-from ic3_pipeline.warehouse.schema import ensure_schema
+from ic3_pipeline.warehouse.engine import DatabaseUnavailable, connected_engine, default_database_url, describe_url
 
 
 class WarehouseResource(ConfigurableResource):
@@ -28,8 +27,11 @@ class WarehouseResource(ConfigurableResource):
 
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url)
-            ensure_schema(self._engine)
+            try:
+                self._engine = connected_engine(self.url)
+            except DatabaseUnavailable as error:
+                # A clear one-line failure in the UI instead of a driver traceback; the step's retry policy may retry.
+                raise Failure(description=str(error)) from None
         return self._engine
 
     def describe(self) -> str:

@@ -113,7 +113,9 @@ def test_scripted_faults_are_retried_and_logged_with_attempts(pipeline):
             select(tables.asset_master.c.cmms_asset_id).join(tables.location_master, tables.location_master.c.location_id == tables.asset_master.c.location_id)
             .where(tables.location_master.c.partition_key == key).order_by(tables.asset_master.c.cmms_asset_id)
         ).scalars().all()
-    scripts = {ids[0]: ["503", "429", "truncated"], ids[1]: ["malformed", "status_false"], ids[2]: ["reset"]}
+    pipeline.simulator.configure(hang_seconds=4.0)  # past the client's 2 s timeout
+    scripts = {ids[0]: ["503", "429", "truncated"], ids[1]: ["malformed", "status_false"], ids[2]: ["reset"],
+               ids[3]: ["hang", "500", "502"]}
     for asset_id, kinds in scripts.items():
         pipeline.simulator.script_faults(asset_id, kinds)
     result = pipeline.enrich([key])

@@ -3,7 +3,7 @@
 import json
 
 from click.testing import CliRunner
-from dagster import materialize
+from dagster import AssetKey, materialize
 from sqlalchemy import func, select
 
 from ic3_pipeline.cli import main
@@ -99,3 +99,30 @@ def test_status_numbers_equal_the_tables(orchestra, register_dir, monkeypatch, t
     shown = result.get_asset_materialization_events()[0].materialization.metadata
     assert (shown["synced"].value, shown["needing retry"].value, shown["not found"].value) == (36, 1, 3)
     assert shown["synced %"].value == 90.0
+
+
+def test_sync_one_asset_job_from_the_launchpad(orchestra, register_dir):
+    register = write_sample_register(register_dir / "register.xlsx", assets=12, sites=2, seed=9)
+    sites = {r["cmms_asset_id"]: r["site_name"] for r in validate(open_register(register)).records()}
+    target = sorted(sites)[4]
+    with simulator_for(sites) as simulator:
+        orchestra.defs = build_defs(orchestra.db_url, simulator.base_url)
+        (request,) = orchestra.tick("register_drop_folder").run_requests
+        orchestra.execute(request, "import_register")
+        register_keys = orchestra.instance.get_dynamic_partitions("sites")
+        result = orchestra.defs.resolve_job_def("sync_one_asset").execute_in_process(
+            instance=orchestra.instance, run_config={"ops": {"sync_asset": {"config": {"asset_id": target}}}}
+        )
+        assert result.success
+        assert simulator.stats()["hits"] == {target: 1}
+        materialized = orchestra.instance.get_latest_materialization_event(AssetKey("innomaint_asset_details"))
+        assert materialized.dagster_event.partition in register_keys
+        assert statuses(orchestra.engine)[target] == "success"
+
+        missing = orchestra.defs.resolve_job_def("sync_one_asset").execute_in_process(
+            instance=orchestra.instance, run_config={"ops": {"sync_asset": {"config": {"asset_id": "no such asset"}}}},
+            raise_on_error=False,
+        )
+        assert not missing.success
+        message = missing.get_step_failure_events()[0].step_failure_data.user_failure_data.description
+        assert message == "No asset 'no such asset' in ic3_asset_master: import a register that has it."
