@@ -76,17 +76,18 @@ def test_killed_inside_a_database_transaction(pipeline, tmp_path):
         wait_until(lambda: conn.execute(text(
             "SELECT count(*) FROM pg_locks WHERE relation = 'ic3_workorder_summary'::regclass AND NOT granted"
         )).scalar_one() > 0)
-        in_flight = conn.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query ILIKE '%ic3_workorder_summary%'"
-            " AND pid <> pg_backend_pid()"
-        )).scalar_one()
-    assert in_flight >= 1
+        blocked = conn.execute(text(
+            "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.relation = 'ic3_workorder_summary'::regclass AND NOT l.granted "
+            "AND a.query ILIKE '%ic3_workorder_summary%'"
+        )).scalars().all()
+    assert blocked, "the writer should be waiting inside its transaction"
     synced_before_kill = synced(engine)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     transaction.rollback()
     blocker.close()
-    wait_until(lambda: _no_backend_left(engine))
+    wait_until(lambda: _gone(engine, blocked))  # the server has rolled the killed client's transaction back
     from ic3_pipeline.innomaint.integrity import inconsistent_assets
 
     assert inconsistent_assets(engine) == []  # the blocked asset's master update rolled back with its transaction
@@ -95,12 +96,9 @@ def test_killed_inside_a_database_transaction(pipeline, tmp_path):
     assert_exact(engine, set(pipeline.asset_ids))
 
 
-def _no_backend_left(engine) -> bool:
+def _gone(engine, pids: list[int]) -> bool:
     with engine.connect() as conn:
-        return conn.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%ic3_workorder_summary%' AND state <> 'idle'"
-            " AND pid <> pg_backend_pid()"
-        )).scalar_one() == 0
+        return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": list(pids)}).scalar_one() == 0
 
 
 def test_killed_import_is_all_or_nothing(db_url, tmp_path):
