@@ -24,11 +24,51 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-# The Dagster UI (webserver + daemon) on 127.0.0.1, on the same DAGSTER_HOME the demo and `ic3` use.
-UI_PORT ?= 3000
+# The Dagster UI (webserver + daemon, `dg dev`) on 127.0.0.1, on the same DAGSTER_HOME the demo and `ic3` use.
+# Unless INNOMAINT_BASE_URL names an API already, it also serves the Innomaint simulator on 127.0.0.1:$(SIM_PORT) for
+# the demo's register (same knobs as `ic3 demo`) with a throwaway token, exported to the webserver and the daemon so
+# runs launched from the UI work. Ctrl-C stops both. Dagster's own log is cut to warnings (UI_LOG_LEVEL=info for all).
+UI_PORT  ?= 3000
+SIM_PORT ?= 8765
+UI_LOG_LEVEL ?= warning
+UI_SIMULATOR ?= --rate-limit 100 --latency-ms 50 --fault-rate 0.03 --missing-fraction 0.003 --seed 7
+DEMO_REGISTER := $(or $(IC3_DATA_DIR),data)/demo/register.xlsx
+port_open = $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', $(1)), 1)" 2>/dev/null
+ui_up = $(BIN)/python -c "import urllib.request as r; r.urlopen('http://127.0.0.1:$(UI_PORT)/server_info', timeout=2)" 2>/dev/null
 ui: install
-	$(BIN)/python -c "from ic3_pipeline.runs import prepare_dagster_home; prepare_dagster_home()"
-	$(BIN)/dg dev --host 127.0.0.1 --port $(UI_PORT)
+	@$(BIN)/python -c "from ic3_pipeline.runs import prepare_dagster_home; prepare_dagster_home()"
+	@sim=; ready=; trap 'kill $$sim $$ready 2>/dev/null; wait 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
+	if $(call port_open,$(UI_PORT)); then \
+	  echo "Port $(UI_PORT) is taken (another make ui?): stop it, or run make ui UI_PORT=3001" >&2; exit 1; \
+	fi; \
+	if [ -n "$$INNOMAINT_BASE_URL" ]; then \
+	  echo "Runs launched from the UI call Innomaint at $$INNOMAINT_BASE_URL (INNOMAINT_BASE_URL)"; \
+	elif [ -f "$(DEMO_REGISTER)" ]; then \
+	  if $(call port_open,$(SIM_PORT)); then \
+	    echo "Port $(SIM_PORT) is taken (another make ui or ic3 simulate?): stop it, or run make ui SIM_PORT=8766" >&2; \
+	    exit 1; \
+	  fi; \
+	  INNOMAINT_API_TOKEN=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))'); \
+	  INNOMAINT_BASE_URL=http://127.0.0.1:$(SIM_PORT); export INNOMAINT_API_TOKEN INNOMAINT_BASE_URL; \
+	  $(BIN)/ic3 simulate innomaint --register "$(DEMO_REGISTER)" --port $(SIM_PORT) $(UI_SIMULATOR) & sim=$$!; \
+	  tries=0; until $(call port_open,$(SIM_PORT)); do \
+	    kill -0 $$sim 2>/dev/null || { echo "The Innomaint simulator did not start (see above)" >&2; exit 1; }; \
+	    tries=$$((tries + 1)); [ $$tries -lt 150 ] || { echo "The Innomaint simulator did not answer in 30 s" >&2; exit 1; }; \
+	    sleep 0.2; \
+	  done; \
+	else \
+	  echo "No $(DEMO_REGISTER) (make demo writes it), so no simulator: runs that call Innomaint need"; \
+	  echo "INNOMAINT_BASE_URL and INNOMAINT_API_TOKEN in the environment of make ui"; \
+	fi; \
+	echo "Starting the Dagster UI (webserver and daemon) on DAGSTER_HOME=$(DAGSTER_HOME) …"; \
+	( n=0; until $(ui_up); do n=$$((n + 1)); [ $$n -lt 300 ] || exit 0; sleep 1; done; \
+	  echo "Dagster UI ready: http://127.0.0.1:$(UI_PORT)  (Ctrl-C stops it$${sim:+ and the simulator})" ) & ready=$$!; \
+	$(BIN)/dg dev --host 127.0.0.1 --port $(UI_PORT) --log-level $(UI_LOG_LEVEL)
+
+# The README's pictures of the UI (docs/*.png): a throwaway demo instance photographed in headless Chromium.
+.PHONY: screenshots
+screenshots: install
+	$(BIN)/python docs/make_screenshots.py
 
 clean:
 	rm -rf $(VENV) .dagster_home data .pytest_cache

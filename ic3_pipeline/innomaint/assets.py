@@ -216,7 +216,7 @@ def run_metadata(report: BatchReport, where: str) -> dict[str, object]:
     return {
         "partitions": where,
         **_figures(report),
-        "failed ids": MetadataValue.md(markdown_table(failures[:MAX_FAILURES_SHOWN], FAILURE_COLUMNS)),
+        "failed and not-found ids": MetadataValue.md(markdown_table(failures[:MAX_FAILURES_SHOWN], FAILURE_COLUMNS)),
         "values stored as NULL": len(report.warnings),
         "unreadable optional values": MetadataValue.md(
             markdown_table(
