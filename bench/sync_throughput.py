@@ -1,0 +1,157 @@
+"""Sync throughput against a rate-limited, slow API: the product's enrichment path versus the users' old client.
+
+For each request-rate limit R and latency L, the simulator (in its own process, default token bucket
+burst = max(1, 0.1 x R), no injected faults) serves the same register to:
+
+- ``enrich_assets`` with the Innomaint resource's defaults (concurrency 16, limiter starting at 10 req/s);
+- where 16 in flight cannot reach R (16 / L < R / 0.9), the same with concurrency = ceil(1.5 x R x L), the
+  setting the README recommends;
+- the old client (``bench.old_client``): sequential, 200 ms between assets, 1/2/4 s backoff.
+
+Each contender gets a fresh simulator and a fresh SQLite database holding the imported register, in a process of
+its own. Requests and 429s are the server's counts. Goodput = assets synced (as found in the database afterwards)
+per second of wall time; "2nd half" is the same over the run's second half only, once start-up is over: the pace a
+longer sync converges to. Asset counts are sized so a cell takes about a minute: R x 50 s for the product (at most
+the register's 2,957), 100 for the old client, which needs >= 0.25 s per asset whatever R is.
+
+    python -m bench.sync_throughput            # R in {5, 20, 100} x L in {50, 300} ms
+    python -m bench.sync_throughput --quick    # (R, L) = (20, 50 ms) and (100, 300 ms), ~8 s per contender
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.harness import Table, asset_ids, heading, imported_database, in_subprocess, register_file, synced_in_database
+from bench.simulator import TOKEN_ENV, SimulatorProcess
+
+REGISTER_ASSETS = 2_957
+DEFAULT_CONCURRENCY = 16  # InnomaintResource.concurrency
+TARGET_SHARE = 0.9
+MAX_THROTTLED_SHARE = 0.02
+
+
+@dataclass(frozen=True)
+class Plan:
+    cells: tuple[tuple[float, float], ...]  # (R req/s, L ms)
+    product_seconds: float  # product assets = R x this (capped at the register)
+    old_client_assets: int
+
+
+FULL = Plan(cells=tuple((rate, latency) for rate in (5, 20, 100) for latency in (50, 300)),
+            product_seconds=50, old_client_assets=100)
+QUICK = Plan(cells=((20, 50), (100, 300)), product_seconds=8, old_client_assets=15)
+
+
+def recommended_concurrency(rate: float, latency_ms: float) -> int:
+    """Requests in flight needed to reach ``rate`` when each takes ``latency_ms``, with 50 % headroom (Little's law)."""
+    return max(DEFAULT_CONCURRENCY, math.ceil(1.5 * rate * latency_ms / 1000))
+
+
+def measure_product(register: str, database: str, base_url: str, assets: int, concurrency: int) -> dict:
+    """One enrichment batch through the product's path, with the resource's defaults except ``concurrency``."""
+    from ic3_pipeline.innomaint.enrich import BatchReport, enrich_assets
+    from ic3_pipeline.innomaint.resource import InnomaintResource
+    from ic3_pipeline.innomaint.store import SyncContext
+
+    engine = imported_database(database, register)
+    ids = asset_ids(engine, assets)
+    resource = InnomaintResource(base_url=base_url, api_token=os.environ[TOKEN_ENV], concurrency=concurrency)
+    samples: list[tuple[float, int]] = [(0.0, 0)]  # (seconds since start, assets synced), once a second
+
+    async def sync():
+        async with resource.client() as client:
+            return await enrich_assets(client, engine, ids, context=SyncContext(batch_id="bench-product"),
+                                       progress=progress, progress_every_s=1.0)
+
+    def progress(report: BatchReport) -> None:
+        samples.append((time.perf_counter() - started, report.synced))
+
+    started = time.perf_counter()
+    report = asyncio.run(sync())
+    wall = time.perf_counter() - started
+    samples.append((wall, report.synced))
+    return {"assets": len(ids), "wall_s": wall, "synced": synced_in_database(engine, ids),
+            "failed": report.failed + report.not_found + report.skipped, "second_half_rate": second_half_rate(samples)}
+
+
+def measure_old_client(register: str, database: str, base_url: str, assets: int) -> dict:
+    """The same, the old way."""
+    from bench.old_client import sync_sequentially
+
+    engine = imported_database(database, register)
+    ids = asset_ids(engine, assets)
+    started = time.perf_counter()
+    report = sync_sequentially(base_url, os.environ[TOKEN_ENV], engine, ids)
+    wall = time.perf_counter() - started
+    samples = [(0.0, 0), *((at - started, count) for count, at in enumerate(report.synced_at, start=1))]
+    samples.append((wall, report.synced))
+    return {"assets": len(ids), "wall_s": wall, "synced": synced_in_database(engine, ids),
+            "failed": report.failed + report.not_found, "second_half_rate": second_half_rate(samples)}
+
+
+def second_half_rate(samples: list[tuple[float, int]]) -> float:
+    """Assets synced per second over the run's second half: the pace once start-up (slow start, the first 429s)
+    is over, which a longer sync converges to."""
+    end_time, end_count = samples[-1]
+    mid_time, mid_count = min(samples, key=lambda sample: abs(sample[0] - end_time / 2))
+    return (end_count - mid_count) / (end_time - mid_time) if end_time > mid_time else 0.0
+
+
+def run_contender(register: Path, rate: float, latency_ms: float, function: str, **kwargs: object) -> dict:
+    """A fresh simulator and database, the measurement in its own process, and the server's counts."""
+    token = secrets.token_urlsafe(16)
+    with tempfile.TemporaryDirectory() as tmp, SimulatorProcess(
+        register, token=token, rate_limit=rate, latency_ms=latency_ms
+    ) as simulator:
+        result = in_subprocess(
+            "bench.sync_throughput", function, env={TOKEN_ENV: token}, register=str(register),
+            database=f"sqlite:///{tmp}/bench.sqlite", base_url=simulator.base_url, **kwargs,
+        )
+        stats = simulator.stats()
+    return {**result, "requests": stats["requests"], "throttled": stats["throttled"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="two cells, ~8 s per contender (a smoke run)")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    register = register_file(REGISTER_ASSETS)
+    heading("Sync throughput: product vs old client (simulator burst = max(1, 0.1 x R), no faults)")
+    table = Table(["R req/s", "L ms", "client", "in flight", "assets", "wall s", "synced", "failed", "requests",
+                   "429s", "429 %", "goodput /s", "goodput / R", "2nd half / R", "target met"])
+    for rate, latency_ms in plan.cells:
+        assets = min(REGISTER_ASSETS, round(rate * plan.product_seconds))
+        contenders = [("ic3 defaults", DEFAULT_CONCURRENCY)]
+        tuned = recommended_concurrency(rate, latency_ms)
+        if tuned > DEFAULT_CONCURRENCY:
+            contenders.append(("ic3 tuned", tuned))
+        for label, concurrency in contenders:
+            result = run_contender(register, rate, latency_ms, "measure_product",
+                                   assets=assets, concurrency=concurrency)
+            _row(table, rate, latency_ms, label, concurrency, result)
+        result = run_contender(register, rate, latency_ms, "measure_old_client", assets=plan.old_client_assets)
+        _row(table, rate, latency_ms, "old client", 1, result)
+
+
+def _row(table: Table, rate: float, latency_ms: float, label: str, in_flight: int, result: dict) -> None:
+    goodput = result["synced"] / result["wall_s"]
+    throttled_share = result["throttled"] / result["requests"] if result["requests"] else 0.0
+    met = (goodput >= TARGET_SHARE * rate and throttled_share <= MAX_THROTTLED_SHARE
+           and result["synced"] == result["assets"])
+    table.row(f"{rate:g}", f"{latency_ms:g}", label, in_flight, result["assets"], result["wall_s"], result["synced"],
+              result["failed"], result["requests"], result["throttled"], f"{100 * throttled_share:.1f}",
+              goodput, f"{goodput / rate:.2f}", f"{result['second_half_rate'] / rate:.2f}", "yes" if met else "no")
+
+
+if __name__ == "__main__":
+    main()
