@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # PostgreSQL tests use this server; they skip, saying why, when nothing answers there.
 export IC3_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install demo test bench ui clean
+.PHONY: install demo test bench bench-quick ui clean
 
 # uv installs the ~150 packages Dagster brings in seconds; plain pip is the fallback.
 $(BIN)/ic3: pyproject.toml
@@ -23,6 +23,15 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The benchmarks (bench/README.md): every part at full size (~30 min), or `make bench-quick` (under 5 min).
+# BENCH_PARTS picks parts, e.g. make bench BENCH_PARTS="sync_throughput scale".
+BENCH_PARTS ?=
+bench: install
+	$(BIN)/python -m bench $(BENCH_PARTS)
+
+bench-quick: install
+	$(BIN)/python -m bench --quick $(BENCH_PARTS)
 
 # The Dagster UI (webserver + daemon, `dg dev`) on 127.0.0.1, on the same DAGSTER_HOME the demo and `ic3` use.
 # Unless INNOMAINT_BASE_URL names an API already, it also serves the Innomaint simulator on 127.0.0.1:$(SIM_PORT) for

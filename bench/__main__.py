@@ -14,6 +14,7 @@ import time
 
 PARTS = {
     "sync_throughput": "product vs old client against a rate-limited, slow API",
+    "limiter_model": "the rate limiter alone on virtual time (no CPU noise)",
     "orchestration_overhead": "ic3 sync --all (Dagster runs) vs the bare client loop",
     "scale": "import, write path and status query at 3k / 30k / 300k assets",
     "databases": "the same on SQLite and PostgreSQL at 30k assets",

@@ -92,21 +92,25 @@ def asset_ids(engine, limit: int | None = None) -> list[str]:
     return ids if limit is None else ids[:limit]
 
 
-def synced_in_database(engine, ids: Sequence[str]) -> int:
-    """How many of ``ids`` the database holds as synced: the count that proves no asset was lost on the way."""
+def synced_in_database(engine, ids: Sequence[str], batch_id: str | None = None) -> int:
+    """How many of ``ids`` the database holds as synced (by batch ``batch_id``, if given: its ``ic3_sync_log``
+    rows): the count that proves no asset was lost on the way."""
     from sqlalchemy import func, select
 
     from ic3_pipeline.warehouse import tables
 
-    master = tables.asset_master
+    master, attempts = tables.asset_master, tables.sync_log
     total = 0
     with engine.connect() as conn:
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
-            total += conn.execute(
-                select(func.count()).select_from(master)
-                .where(master.c.cmms_asset_id.in_(chunk), master.c.last_sync_status == "success")
-            ).scalar_one()
+            query = (select(func.count()).select_from(master)
+                     .where(master.c.cmms_asset_id.in_(chunk), master.c.last_sync_status == "success"))
+            if batch_id is not None:
+                query = query.where(master.c.cmms_asset_id.in_(
+                    select(attempts.c.serialnumber).where(attempts.c.batch_id == batch_id,
+                                                          attempts.c.status == "success")))
+            total += conn.execute(query).scalar_one()
     return total
 
 

@@ -62,9 +62,7 @@ class SimulatorProcess:
 
     def stats(self) -> dict[str, Any]:
         """The server's counters (``requests``, ``throttled``, ``ok``, ``peak_rate_1s`` …) without per-id hits."""
-        stats = httpx.get(f"{self.base_url}/_sim/stats", timeout=30).json()
-        stats.pop("hits", None)
-        return stats
+        return server_stats(self.base_url)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -79,6 +77,13 @@ class SimulatorProcess:
             self._process.kill()
             self._process.wait()
         self._process = None
+
+
+def server_stats(base_url: str) -> dict[str, Any]:
+    """What the simulator at ``base_url`` counted so far (``requests``, ``throttled`` …), without per-id hits."""
+    stats = httpx.get(f"{base_url}/_sim/stats", timeout=30).json()
+    stats.pop("hits", None)
+    return stats
 
 
 def main() -> None:

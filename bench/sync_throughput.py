@@ -3,16 +3,18 @@
 For each request-rate limit R and latency L, the simulator (in its own process, default token bucket
 burst = max(1, 0.1 x R), no injected faults) serves the same register to:
 
-- ``enrich_assets`` with the Innomaint resource's defaults (concurrency 16, limiter starting at 10 req/s);
-- where 16 in flight cannot reach R (16 / L < R / 0.9), the same with concurrency = ceil(1.5 x R x L), the
-  setting the README recommends;
-- the old client (``bench.old_client``): sequential, 200 ms between assets, 1/2/4 s backoff.
+- **ic3 first sync**: ``enrich_assets`` with the Innomaint resource's defaults (64 in flight, the limiter starting at
+  10 req/s and finding the limit from the API's 429s) on a fresh database: what the very first sync costs;
+- **ic3 later sync**: on the same database and simulator, after the first sync's batch was recorded
+  (``sync_log.record_batch``), the same assets re-fetched with the limit ``sync_log.learned_rate_limit`` returns -
+  what every later run (schedules, backfills, retries) does, skipping slow start;
+- **old client** (``bench.old_client``): sequential, 200 ms between assets, 1/2/4 s backoff, on a fresh database.
 
-Each contender gets a fresh simulator and a fresh SQLite database holding the imported register, in a process of
-its own. Requests and 429s are the server's counts. Goodput = assets synced (as found in the database afterwards)
-per second of wall time; "2nd half" is the same over the run's second half only, once start-up is over: the pace a
-longer sync converges to. Asset counts are sized so a cell takes about a minute: R x 50 s for the product (at most
-the register's 2,957), 100 for the old client, which needs >= 0.25 s per asset whatever R is.
+Each contender runs in a process of its own. Requests and 429s are the server's counts. Goodput = assets synced (as
+found in the database afterwards) per second of wall time; "2nd half" is the same over the run's second half only,
+once start-up is over: the pace a longer sync converges to. Asset counts are sized so a cell takes about a minute:
+R x 50 s for the product (at most the register's 2,957), 100 for the old client, which needs >= 0.25 s per asset
+whatever R is.
 
     python -m bench.sync_throughput            # R in {5, 20, 100} x L in {50, 300} ms
     python -m bench.sync_throughput --quick    # (R, L) = (20, 50 ms) and (100, 300 ms), ~8 s per contender
@@ -22,19 +24,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import secrets
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.harness import Table, asset_ids, heading, imported_database, in_subprocess, register_file, synced_in_database
-from bench.simulator import TOKEN_ENV, SimulatorProcess
+from bench.simulator import TOKEN_ENV, SimulatorProcess, server_stats
 
 REGISTER_ASSETS = 2_957
-DEFAULT_CONCURRENCY = 16  # InnomaintResource.concurrency
 TARGET_SHARE = 0.9
 MAX_THROTTLED_SHARE = 0.02
 
@@ -51,36 +52,48 @@ FULL = Plan(cells=tuple((rate, latency) for rate in (5, 20, 100) for latency in 
 QUICK = Plan(cells=((20, 50), (100, 300)), product_seconds=8, old_client_assets=15)
 
 
-def recommended_concurrency(rate: float, latency_ms: float) -> int:
-    """Requests in flight needed to reach ``rate`` when each takes ``latency_ms``, with 50 % headroom (Little's law)."""
-    return max(DEFAULT_CONCURRENCY, math.ceil(1.5 * rate * latency_ms / 1000))
-
-
-def measure_product(register: str, database: str, base_url: str, assets: int, concurrency: int) -> dict:
-    """One enrichment batch through the product's path, with the resource's defaults except ``concurrency``."""
-    from ic3_pipeline.innomaint.enrich import BatchReport, enrich_assets
+def measure_product(register: str, database: str, base_url: str, assets: int) -> dict:
+    """A first sync through the product's path, then a later one that starts from the limit the first learned."""
     from ic3_pipeline.innomaint.resource import InnomaintResource
     from ic3_pipeline.innomaint.store import SyncContext
+    from ic3_pipeline.innomaint.sync_log import learned_rate_limit, record_batch
 
     engine = imported_database(database, register)
     ids = asset_ids(engine, assets)
-    resource = InnomaintResource(base_url=base_url, api_token=os.environ[TOKEN_ENV], concurrency=concurrency)
-    samples: list[tuple[float, int]] = [(0.0, 0)]  # (seconds since start, assets synced), once a second
+    resource = InnomaintResource(base_url=base_url, api_token=os.environ[TOKEN_ENV])
+    first_context = SyncContext(batch_id="bench-first-sync")
+    started_at = datetime.now(timezone.utc)
+    first = _one_sync(resource, engine, ids, first_context, known_limit=None)
+    record_batch(engine, first_context, [], first.pop("report"), started_at, api_base_url=base_url)
+    known_limit = learned_rate_limit(engine, base_url)
+    later = _one_sync(resource, engine, ids, SyncContext(batch_id="bench-later-sync"), known_limit=known_limit)
+    later.pop("report")
+    return {"first": first, "later": {**later, "known_limit": known_limit}}
 
-    async def sync():
-        async with resource.client() as client:
-            return await enrich_assets(client, engine, ids, context=SyncContext(batch_id="bench-product"),
-                                       progress=progress, progress_every_s=1.0)
+
+def _one_sync(resource, engine, ids: list[str], context, known_limit: float | None) -> dict:
+    """One enrichment batch with the resource's defaults; the server's counts are the difference across it."""
+    from ic3_pipeline.innomaint.enrich import BatchReport, enrich_assets
+
+    samples: list[tuple[float, int]] = [(0.0, 0)]  # (seconds since start, assets synced), once a second
 
     def progress(report: BatchReport) -> None:
         samples.append((time.perf_counter() - started, report.synced))
 
+    async def sync() -> BatchReport:
+        async with resource.client(known_limit=known_limit) as client:
+            return await enrich_assets(client, engine, ids, context=context, progress=progress, progress_every_s=1.0)
+
+    before = server_stats(resource.base_url)
     started = time.perf_counter()
     report = asyncio.run(sync())
     wall = time.perf_counter() - started
+    after = server_stats(resource.base_url)
     samples.append((wall, report.synced))
-    return {"assets": len(ids), "wall_s": wall, "synced": synced_in_database(engine, ids),
-            "failed": report.failed + report.not_found + report.skipped, "second_half_rate": second_half_rate(samples)}
+    return {"assets": len(ids), "wall_s": wall, "synced": synced_in_database(engine, ids, context.batch_id),
+            "failed": report.failed + report.not_found + report.skipped, "second_half_rate": second_half_rate(samples),
+            "requests": after["requests"] - before["requests"], "throttled": after["throttled"] - before["throttled"],
+            "rate_limit_found": report.rate_limit_found, "report": report}
 
 
 def measure_old_client(register: str, database: str, base_url: str, assets: int) -> dict:
@@ -89,13 +102,16 @@ def measure_old_client(register: str, database: str, base_url: str, assets: int)
 
     engine = imported_database(database, register)
     ids = asset_ids(engine, assets)
+    before = server_stats(base_url)
     started = time.perf_counter()
     report = sync_sequentially(base_url, os.environ[TOKEN_ENV], engine, ids)
     wall = time.perf_counter() - started
+    after = server_stats(base_url)
     samples = [(0.0, 0), *((at - started, count) for count, at in enumerate(report.synced_at, start=1))]
     samples.append((wall, report.synced))
     return {"assets": len(ids), "wall_s": wall, "synced": synced_in_database(engine, ids),
-            "failed": report.failed + report.not_found, "second_half_rate": second_half_rate(samples)}
+            "failed": report.failed + report.not_found, "second_half_rate": second_half_rate(samples),
+            "requests": after["requests"] - before["requests"], "throttled": after["throttled"] - before["throttled"]}
 
 
 def second_half_rate(samples: list[tuple[float, int]]) -> float:
@@ -107,40 +123,36 @@ def second_half_rate(samples: list[tuple[float, int]]) -> float:
 
 
 def run_contender(register: Path, rate: float, latency_ms: float, function: str, **kwargs: object) -> dict:
-    """A fresh simulator and database, the measurement in its own process, and the server's counts."""
+    """A fresh simulator and database, the measurement in its own process."""
     token = secrets.token_urlsafe(16)
     with tempfile.TemporaryDirectory() as tmp, SimulatorProcess(
         register, token=token, rate_limit=rate, latency_ms=latency_ms
     ) as simulator:
-        result = in_subprocess(
+        return in_subprocess(
             "bench.sync_throughput", function, env={TOKEN_ENV: token}, register=str(register),
             database=f"sqlite:///{tmp}/bench.sqlite", base_url=simulator.base_url, **kwargs,
         )
-        stats = simulator.stats()
-    return {**result, "requests": stats["requests"], "throttled": stats["throttled"]}
 
 
 def main() -> None:
+    from ic3_pipeline.http_client import HttpPolicy
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="two cells, ~8 s per contender (a smoke run)")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     register = register_file(REGISTER_ASSETS)
+    in_flight = HttpPolicy().concurrency
     heading("Sync throughput: product vs old client (simulator burst = max(1, 0.1 x R), no faults)")
     table = Table(["R req/s", "L ms", "client", "in flight", "assets", "wall s", "synced", "failed", "requests",
-                   "429s", "429 %", "goodput /s", "goodput / R", "2nd half / R", "target met"])
+                   "429s", "429 %", "goodput /s", "goodput / R", "2nd half / R", "limit found", "target met"])
     for rate, latency_ms in plan.cells:
         assets = min(REGISTER_ASSETS, round(rate * plan.product_seconds))
-        contenders = [("ic3 defaults", DEFAULT_CONCURRENCY)]
-        tuned = recommended_concurrency(rate, latency_ms)
-        if tuned > DEFAULT_CONCURRENCY:
-            contenders.append(("ic3 tuned", tuned))
-        for label, concurrency in contenders:
-            result = run_contender(register, rate, latency_ms, "measure_product",
-                                   assets=assets, concurrency=concurrency)
-            _row(table, rate, latency_ms, label, concurrency, result)
-        result = run_contender(register, rate, latency_ms, "measure_old_client", assets=plan.old_client_assets)
-        _row(table, rate, latency_ms, "old client", 1, result)
+        product = run_contender(register, rate, latency_ms, "measure_product", assets=assets)
+        _row(table, rate, latency_ms, "ic3 first sync", in_flight, product["first"])
+        _row(table, rate, latency_ms, "ic3 later sync", in_flight, product["later"])
+        old = run_contender(register, rate, latency_ms, "measure_old_client", assets=plan.old_client_assets)
+        _row(table, rate, latency_ms, "old client", 1, old)
 
 
 def _row(table: Table, rate: float, latency_ms: float, label: str, in_flight: int, result: dict) -> None:
@@ -150,7 +162,8 @@ def _row(table: Table, rate: float, latency_ms: float, label: str, in_flight: in
            and result["synced"] == result["assets"])
     table.row(f"{rate:g}", f"{latency_ms:g}", label, in_flight, result["assets"], result["wall_s"], result["synced"],
               result["failed"], result["requests"], result["throttled"], f"{100 * throttled_share:.1f}",
-              goodput, f"{goodput / rate:.2f}", f"{result['second_half_rate'] / rate:.2f}", "yes" if met else "no")
+              goodput, f"{goodput / rate:.2f}", f"{result['second_half_rate'] / rate:.2f}",
+              f"{result['rate_limit_found']:.1f}" if result.get("rate_limit_found") else "-", "yes" if met else "no")
 
 
 if __name__ == "__main__":

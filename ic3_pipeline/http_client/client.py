@@ -40,10 +40,12 @@ class HttpPolicy:
     backoff_initial_s: float = 0.5  # exponential backoff with full jitter between retries
     backoff_max_s: float = 30.0
     max_retry_after_s: float = 120.0  # cap on an honoured Retry-After
-    concurrency: int = 16  # max requests in flight
+    concurrency: int = 64  # max requests in flight: must exceed rate x latency, or it caps the rate (Little's law)
     initial_rate: float = 10.0  # req/s the adaptive limiter starts at
     min_rate: float = 0.2
     max_rate: float = 1000.0
+    known_limit: float | None = None  # req/s the API accepted in an earlier sync: start just under it
+
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.concurrency < 1:
@@ -71,7 +73,7 @@ class ResilientClient:
         self.base_url = base_url
         self.policy = policy
         self.limiter = limiter or AdaptiveRateLimiter(
-            policy.initial_rate, min_rate=policy.min_rate, max_rate=policy.max_rate
+            policy.initial_rate, min_rate=policy.min_rate, max_rate=policy.max_rate, known_limit=policy.known_limit
         )
         self.stats = RequestStats()
         self._headers = httpx.Headers(dict(headers or {}))  # its repr masks Authorization
@@ -154,7 +156,7 @@ class ResilientClient:
         if attempt > 1:
             self.stats.retries += 1
         async with self._semaphore:
-            await self.limiter.acquire()
+            sent_at = await self.limiter.acquire()
             self.stats.requests += 1
             try:
                 response = await http.request(method, path, json=json)
@@ -172,9 +174,11 @@ class ResilientClient:
             except httpx.TransportError as exc:
                 self.stats.transport_errors += 1
                 raise TransientFailure(f"connection dropped: {self._scrub(exc)}") from None
-        return self._judge(response, accept)
+        return self._judge(response, accept, sent_at)
 
-    def _judge(self, response: httpx.Response, accept: Callable[[httpx.Response], T] | None) -> T | httpx.Response:
+    def _judge(
+        self, response: httpx.Response, accept: Callable[[httpx.Response], T] | None, sent_at: float
+    ) -> T | httpx.Response:
         """Classify one answer: raise TransientFailure to retry it, else return the call's result."""
         status = response.status_code
         if is_retryable_status(status):
@@ -183,7 +187,7 @@ class ResilientClient:
                 retry_after = min(retry_after, self.policy.max_retry_after_s)
             if status == 429:
                 self.stats.throttled += 1
-                self.limiter.on_throttled(retry_after)
+                self.limiter.on_throttled(retry_after, sent_at)
             elif status >= 500:
                 self.stats.server_errors += 1
             raise TransientFailure(f"HTTP {status}", status=status, retry_after_s=retry_after)

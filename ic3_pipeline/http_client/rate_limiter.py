@@ -20,10 +20,14 @@ class AdaptiveRateLimiter:
     - Pacing: sends are at least ``1 / rate`` apart, judged when the slot comes (so a changed rate or a new pause
       applies at once). An idle limiter banks no credit, so there are never bursts - bursts are what empty a
       server's token bucket and cause 429s near the limit.
-    - Slow start: until the first 429 the rate doubles per second, so a too-low ``initial_rate`` costs seconds;
-      the first 429 halves it (by the time a 429 comes back, slow start has overshot).
-    - Cut: a 429 remembers the rate it happened at as the ceiling and drops to 0.9 x it. 429s within
-      max(1 s, 4 send intervals) of a cut, or during a pause, are the same overload episode: one cut.
+    - Slow start: until the first 429 the rate doubles per second, so a too-low ``initial_rate`` costs seconds.
+      A limit learned by an earlier sync (``known_limit``) skips it: the rate starts just under that limit.
+    - Measured cut: a 429 means the server's token bucket is empty, so what it accepted in the second or two
+      before the refused request is its limit (plus at most its burst spread over the window). The rate is cut to
+      0.95 x that measured limit, which becomes the ceiling - one episode lands next to the limit wherever the rate
+      was. Only when too little was sent to measure (just after a start or a pause) does a fixed share apply: the
+      first 429 halves the rate (slow start has overshot by then), later ones cut it to 0.9 x.
+      429s within max(1 s, 4 send intervals) of a cut, or during a pause, are the same overload episode: one cut.
       A ``Retry-After`` pauses every sender until it has passed.
     - Far above the limit (a limit that dropped, a token bucket refilled during a pause hiding the overload) 0.9 x
       is not enough: a 429 well below the last ceiling cuts to 0.7 x, and when the goodput measured since the last
@@ -55,6 +59,12 @@ class AdaptiveRateLimiter:
     PROBE_PER_S = 0.001  # past the target: creep up by this share of the ceiling per second ...
     PROBE_SPAN = 0.1  # ... times (1 + distance past the target / (this x ceiling))^2 ...
     PROBE_FULL_RATE = 20.0  # ... and proportionally slower below this rate (req/s)
+    MEASURE_WINDOW_S = 2.0  # a 429 is judged by the sends of this long before the refused one ...
+    MEASURE_WINDOW_SLOW_START_S = 0.7  # ... or this long while slow start doubles the rate ...
+    MEASURE_HISTORY_S = 5.0  # ... (grants are kept this much longer: answers come back late) ...
+    MEASURE_MIN_S = 0.3  # ... over at least this span ...
+    MEASURE_MIN_SENDS = 5  # ... and this many sends, else the cut is a fixed share of the rate
+    MEASURED_BACKOFF = 0.95  # share of the measured limit the rate is cut to
     WINDOW_S = 1.0  # "bottleneck" is judged over max(this, 10 send intervals)
     BUSY_SHARE = 0.6  # the limiter is the bottleneck when it granted this share of its rate over the window
 
@@ -64,6 +74,7 @@ class AdaptiveRateLimiter:
         *,
         min_rate: float = 0.2,
         max_rate: float = 1000.0,
+        known_limit: float | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -77,12 +88,16 @@ class AdaptiveRateLimiter:
         self._sleep = sleep
         self._rate = self._clamp(initial_rate)
         self._ceiling: float | None = None
+        if known_limit is not None and known_limit > 0:  # learned by an earlier sync: no slow start
+            self._ceiling = known_limit
+            self._rate = self._clamp(self.TARGET * known_limit)
         self._lock = asyncio.Lock()  # FIFO: one sender at a time waits for the next slot
         self._started_at = self._last_growth_at = clock()
         self._last_slot = -math.inf
-        self._paused_until = -math.inf
+        self._paused_until = self._resumed_at = -math.inf
         self._last_cut_at = -math.inf
         self._slots: deque[float] = deque()  # grant times within WINDOW_S: is the limiter the bottleneck?
+        self._grants: deque[float] = deque()  # grant times of the last few seconds: what did the server accept?
         self._ok_since_cut = 0  # answers since the last cut (or the start): what the server really accepted
         self._throttled_since_cut = 0
         self._paused_since_cut = 0.0  # seconds of pause since the last cut
@@ -94,11 +109,15 @@ class AdaptiveRateLimiter:
 
     @property
     def ceiling(self) -> float | None:
-        """Where the last 429 episode put the server's limit (None until the first 429)."""
+        """Where the last 429 episode put the server's limit (the ``known_limit`` until then; None without one)."""
         return self._ceiling
 
-    async def acquire(self) -> None:
-        """Wait for the next send slot: ``1 / rate`` after the previous one and not before a pause has ended."""
+    async def acquire(self) -> float:
+        """Wait for the next send slot: ``1 / rate`` after the previous one and not before a pause has ended.
+
+        Returns the slot's time; handing it back to :meth:`on_throttled` lets a 429 be judged by what was sent
+        before the rejected request (see :meth:`_measured_limit`).
+        """
         async with self._lock:
             while True:
                 now = self._clock()
@@ -110,7 +129,11 @@ class AdaptiveRateLimiter:
             # Woken a little late: stay on the grid, or event-loop lag would add to every interval. Idle: no credit.
             self._last_slot = slot if now - slot < interval else now
             self._slots.append(now)
+            self._grants.append(now)
+            while self._grants and self._grants[0] < now - self.MEASURE_WINDOW_S - self.MEASURE_HISTORY_S:
+                self._grants.popleft()
             self._recent(self._slots, now)
+            return now
 
     def on_success(self) -> None:
         """A non-429 answer: let the rate grow with the time since the previous one."""
@@ -133,14 +156,23 @@ class AdaptiveRateLimiter:
             self._rate += speed * elapsed
         self._rate = self._clamp(self._rate)
 
-    def on_throttled(self, retry_after_s: float | None = None) -> None:
-        """A 429 answer: cut the rate once per overload episode and, given a Retry-After, pause every sender."""
+    def on_throttled(self, retry_after_s: float | None = None, sent_at: float | None = None) -> None:
+        """A 429 answer: cut the rate once per overload episode and, given a Retry-After, pause every sender.
+
+        ``sent_at`` is what :meth:`acquire` returned for the rejected request; with it the cut lands on the rate
+        the server was measured to accept rather than on a fixed share of the current rate.
+        """
         now = self._clock()
         self._throttled_since_cut += 1
         coalesce_s = max(self.COALESCE_MIN_S, self.COALESCE_INTERVALS / self._rate)
         if now - self._last_cut_at >= coalesce_s and now >= self._paused_until:  # (no sends during a pause)
             goodput = self._goodput_if_far_above(now)
-            if goodput is not None:
+            measured = self._measured_limit(sent_at)
+            if measured is not None and goodput is None:
+                # The server's limit, measured: cut to just under it (never above the rate that was refused).
+                self._ceiling = min(self._rate, measured)
+                self._rate = self.MEASURED_BACKOFF * self._ceiling
+            elif goodput is not None:
                 # Far above the limit, the goodput is a floor for it: resume just under it, and aim the probe a
                 # little above it - overshooting soon shows in a 429, undershooting would never show at all.
                 self._ceiling = goodput * self.GOODPUT_HEADROOM
@@ -155,7 +187,27 @@ class AdaptiveRateLimiter:
             self._paused_since_cut = 0.0
         if retry_after_s is not None and retry_after_s > 0 and now + retry_after_s > self._paused_until:
             self._paused_since_cut += now + retry_after_s - max(now, self._paused_until)
-            self._paused_until = now + retry_after_s
+            self._paused_until = self._resumed_at = now + retry_after_s
+
+    def _measured_limit(self, sent_at: float | None) -> float | None:
+        """The rate the server accepted just before it refused the request sent at ``sent_at``, or None.
+
+        A token bucket refuses once it is empty; what it let through in the window before that is its rate plus at
+        most its burst over the window, less what it could not bank while we sent below its rate. Sends since the
+        last pause ended only (a pause refills the bucket and sends nothing). The window is short while slow start
+        still doubles the rate (older sends were far below the limit) and longer afterwards (the burst matters less).
+        """
+        if sent_at is None:
+            return None
+        window = self.MEASURE_WINDOW_S if self._ceiling is not None else self.MEASURE_WINDOW_SLOW_START_S
+        start = max(sent_at - window, self._resumed_at, self._started_at)
+        span = sent_at - start
+        if span < self.MEASURE_MIN_S:
+            return None
+        sent = sum(1 for granted in self._grants if start <= granted < sent_at)
+        if sent < self.MEASURE_MIN_SENDS:
+            return None
+        return sent / span
 
     def _cut_factor(self) -> float:
         if self._ceiling is None:

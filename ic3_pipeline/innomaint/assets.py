@@ -32,11 +32,12 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy.exc import DBAPIError
 
+from ic3_pipeline.http_client import AdaptiveRateLimiter
 from ic3_pipeline.innomaint.due import due_asset_ids
 from ic3_pipeline.innomaint.enrich import BatchReport, SystemicFailure, enrich_assets
 from ic3_pipeline.innomaint.resource import InnomaintResource
 from ic3_pipeline.innomaint.store import SyncContext
-from ic3_pipeline.innomaint.sync_log import describe_partitions, record_batch
+from ic3_pipeline.innomaint.sync_log import describe_partitions, learned_rate_limit, record_batch
 from ic3_pipeline.markdown import markdown_table
 from ic3_pipeline.register.partitions import site_partitions
 from ic3_pipeline.warehouse import tables
@@ -155,12 +156,18 @@ def run_batch(
         asset_ids=config.asset_ids or None,
     )
     where = describe_partitions(partition_keys)
-    context.log.info(f"{len(due)} assets due in {where} (force={config.force}); API {innomaint.resolved_base_url()}")
+    api = innomaint.resolved_base_url()
+    context.log.info(f"{len(due)} assets due in {where} (force={config.force}); API {api}")
+    known_limit = learned_rate_limit(engine, api) if due else None
+    if known_limit:
+        context.log.info(f"starting at {AdaptiveRateLimiter.TARGET * known_limit:.1f} req/s: an earlier batch found "
+                         f"the API accepts {known_limit:.1f} req/s (cmms_sync_log.rate_limit_found)")
     batch = SyncContext(run_id=context.run.run_id, batch_id=f"innomaint-{uuid.uuid4().hex[:12]}")
     try:
-        report = asyncio.run(_enrich(context, innomaint, engine, due, batch)) if due else BatchReport(due=0)
+        report = (asyncio.run(_enrich(context, innomaint, engine, due, batch, known_limit)) if due
+                  else BatchReport(due=0))
     except SystemicFailure as failure:
-        record_batch(engine, batch, partition_keys, failure.report, started_at, status="failed")
+        record_batch(engine, batch, partition_keys, failure.report, started_at, api_base_url=api, status="failed")
         raise Failure(
             description=str(failure),
             metadata={"partitions": where, **_figures(failure.report)},
@@ -168,18 +175,20 @@ def run_batch(
         ) from None
     except DBAPIError as error:
         raise Failure(description=f"Database error, batch stopped: {error.orig or error}") from None
-    record_batch(engine, batch, partition_keys, report, started_at)
+    record_batch(engine, batch, partition_keys, report, started_at, api_base_url=api)
     context.log.info(_summary_line(report))
     return report
 
 
-async def _enrich(context: OpExecutionContext, innomaint: InnomaintResource, engine, due, batch) -> BatchReport:
+async def _enrich(
+    context: OpExecutionContext, innomaint: InnomaintResource, engine, due, batch, known_limit: float | None
+) -> BatchReport:
     def progress(report: BatchReport) -> None:
         line = f"progress: {report.done}/{report.due} · " + _summary_line(report)
         context.log.info(line)
         progress_log.info("    " + line)  # the terminal of `ic3 sync`; the UI has the event log
 
-    async with innomaint.client() as client:
+    async with innomaint.client(known_limit=known_limit) as client:
         return await enrich_assets(client, engine, due, context=batch, progress=progress)
 
 
@@ -206,7 +215,9 @@ def _figures(report: BatchReport) -> dict[str, object]:
         "elapsed s": round(report.elapsed_s, 2),
         "requests per s": round(report.requests_per_s, 2),
         "synced per s": round(report.synced_per_s, 2),
+        "limiter rate at start (req/s)": round(report.initial_rate, 2),
         "limiter rate at end (req/s)": round(report.final_rate, 2),
+        "rate limit found (req/s)": round(report.rate_limit_found, 2) if report.rate_limit_found else "none (no 429)",
     }
 
 

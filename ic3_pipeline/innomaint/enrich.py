@@ -49,7 +49,9 @@ class BatchReport:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (asset id, value stored as NULL and why)
     request_stats: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    initial_rate: float = 0.0  # the limiter's rate at the start (just under a learned limit, if one was known)
     final_rate: float = 0.0  # the limiter's rate at the end: what the API allowed
+    rate_limit_found: float | None = None  # the limiter's ceiling at the end (None: the API never answered 429)
 
     @property
     def done(self) -> int:
@@ -78,7 +80,7 @@ async def enrich_assets(
     breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
 ) -> BatchReport:
     """Fetch and store every id in ``asset_ids``; raise :class:`SystemicFailure` when the batch must stop."""
-    report = BatchReport(due=len(asset_ids))
+    report = BatchReport(due=len(asset_ids), initial_rate=client.http.limiter.rate)
     started = time.monotonic()
     queue: asyncio.Queue[str] = asyncio.Queue()
     for asset_id in asset_ids:
@@ -103,6 +105,7 @@ async def enrich_assets(
             report.elapsed_s = time.monotonic() - started
             report.request_stats = client.http.stats.as_dict()
             report.final_rate = client.http.limiter.rate
+            report.rate_limit_found = client.http.limiter.ceiling
             report.skipped = report.due - report.done
         if state.stop_reason is not None:
             raise SystemicFailure(state.stop_reason, report, retryable=not state.auth_failed)
@@ -117,6 +120,15 @@ class _BatchState:
     consecutive_transient: int = 0
     stop_reason: str | None = None
     auth_failed: bool = False
+    fetches: set[asyncio.Future[FetchOutcome]] = field(default_factory=set)  # calls in flight or waiting to send
+
+    def stop(self, reason: str, *, auth_failed: bool = False) -> None:
+        """Stop the batch: no further asset is started, and calls not answered yet are abandoned (those assets stay
+        due) - with 64 in flight, letting them run would send up to 64 more requests a refused token cannot answer."""
+        if self.stop_reason is None:
+            self.stop_reason, self.auth_failed = reason, auth_failed
+        for fetch in self.fetches:
+            fetch.cancel()
 
 
 async def _worker(
@@ -134,11 +146,19 @@ async def _worker(
             asset_id = queue.get_nowait()
         except asyncio.QueueEmpty:
             return
+        fetch = asyncio.ensure_future(client.fetch(asset_id))
+        state.fetches.add(fetch)
         try:
-            outcome = await client.fetch(asset_id)
+            outcome = await fetch
         except AuthenticationFailed as error:
-            state.stop_reason, state.auth_failed = str(error), True
+            state.stop(str(error), auth_failed=True)
             return
+        except asyncio.CancelledError:
+            if state.stop_reason is None:
+                raise
+            return  # abandoned by the stop: the asset was not stored and stays due
+        finally:
+            state.fetches.discard(fetch)
         await loop.run_in_executor(writer, _store, engine, outcome, context)
         _count(report, state, outcome)
 
@@ -167,7 +187,7 @@ def _count(report: BatchReport, state: _BatchState, outcome: FetchOutcome) -> No
         report.failures.append(outcome)
     state.consecutive_transient = state.consecutive_transient + 1 if outcome.transient else 0
     if state.consecutive_transient >= state.breaker_threshold and state.stop_reason is None:
-        state.stop_reason = (
+        state.stop(
             f"Innomaint looks down: {state.consecutive_transient} assets in a row failed after all retries "
             f"(last: {outcome.error}). Stopped the batch; the remaining assets stay due for the next run."
         )

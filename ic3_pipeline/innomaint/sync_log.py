@@ -1,15 +1,24 @@
-"""The per-batch row in ``cmms_sync_log`` (per-asset attempts go to ``ic3_sync_log`` from ``innomaint.store``)."""
+"""The per-batch row in ``cmms_sync_log`` (per-asset attempts go to ``ic3_sync_log`` from ``innomaint.store``).
+
+It also remembers the request rate each batch found its API to accept, so the next batch starts just under it rather
+than spending its first seconds re-learning the limit (slow start, then a 429 and a pause).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine
+import httpx
+from sqlalchemy import Engine, select
 
 from ic3_pipeline.innomaint.enrich import BatchReport
 from ic3_pipeline.innomaint.store import SYNC_TYPE, SyncContext
 from ic3_pipeline.warehouse import tables
+
+# A limit learned longer ago than this is not trusted: the API's plan (and its limit) may have changed.
+LEARNED_LIMIT_MAX_AGE = timedelta(days=7)
+LEARNED_LIMIT_MAX_THROTTLED = 0.1  # share of a batch's requests answered 429 beyond which its limit is not learned
 
 
 def describe_partitions(keys: Sequence[str], shown: int = 3) -> str:
@@ -26,6 +35,7 @@ def record_batch(
     report: BatchReport,
     started_at: datetime,
     *,
+    api_base_url: str | None = None,
     status: str | None = None,
 ) -> None:
     finished_at = datetime.now(timezone.utc)
@@ -49,4 +59,35 @@ def record_batch(
             duration_ms=int((finished_at - started_at).total_seconds() * 1000),
             started_at=started_at,
             finished_at=finished_at,
+            api_base_url=_api_key(api_base_url),
+            rate_limit_found=report.rate_limit_found,
         ))
+
+
+def learned_rate_limit(engine: Engine, api_base_url: str, *, now: datetime | None = None) -> float | None:
+    """The request rate (req/s) the latest healthy batch against ``api_base_url`` found the API to accept.
+
+    Healthy: finished within ``LEARNED_LIMIT_MAX_AGE``, not stopped by a systemic fault, and at most
+    ``LEARNED_LIMIT_MAX_THROTTLED`` of its requests answered 429 - a 429 storm measures the storm, not the limit,
+    and starting every later batch that low would cost more than re-learning the limit does.
+    """
+    now = now or datetime.now(timezone.utc)
+    log = tables.cmms_sync_log
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(log.c.rate_limit_found)
+            .where(log.c.api_base_url == _api_key(api_base_url), log.c.rate_limit_found.is_not(None),
+                   log.c.finished_at >= now - LEARNED_LIMIT_MAX_AGE, log.c.status != "failed",
+                   log.c.throttled <= LEARNED_LIMIT_MAX_THROTTLED * log.c.requests)
+            .order_by(log.c.finished_at.desc(), log.c.id.desc())
+            .limit(1)
+        ).scalar()
+    return float(found) if found else None
+
+
+def _api_key(base_url: str | None) -> str | None:
+    """The base URL as stored: no user name or password (never stored), no trailing slash."""
+    if not base_url:
+        return None
+    url = httpx.URL(base_url)
+    return str(url.copy_with(username=None, password=None)).rstrip("/")

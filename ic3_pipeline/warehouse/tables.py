@@ -258,6 +258,10 @@ cmms_sync_log = Table(
     Column("duration_ms", Integer, nullable=False, default=0, server_default="0"),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
+    # The API this batch called and the request rate it found the API to accept (the limiter's ceiling; NULL when
+    # it never answered 429): the next batch against the same API starts just under it instead of re-learning it.
+    Column("api_base_url", Text),
+    Column("rate_limit_found", Float),
 )
 
 schema_version = Table(

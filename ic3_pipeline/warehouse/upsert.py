@@ -7,6 +7,7 @@ on the same rows instead of adding duplicates.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -34,13 +35,15 @@ def upsert_rows(
     for batch in _batches(rows, batch_size):
         columns = list(batch[0].keys())
         updates = [c for c in columns if c not in key] if update_columns is None else list(update_columns)
-        conn.execute(_upsert_statement(conn, table, key, updates), batch)
+        conn.execute(_upsert_statement(conn.dialect.name, table, tuple(key), tuple(updates)), batch)
         sent += len(batch)
     return sent
 
 
-def _upsert_statement(conn: Connection, table: Table, key: Sequence[str], updates: Sequence[str]):
-    dialect = conn.dialect.name
+@lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, table: Table, key: tuple[str, ...], updates: tuple[str, ...]):
+    """One statement per table and column set, built once: building ``ON CONFLICT … SET c = excluded.c`` costs
+    more than executing it (``excluded`` derives a column collection each time), and a sync upserts per asset."""
     if dialect == "postgresql":
         stmt = postgresql.insert(table)
     elif dialect == "sqlite":

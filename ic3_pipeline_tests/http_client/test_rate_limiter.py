@@ -264,3 +264,71 @@ def test_a_pause_set_while_senders_wait_holds_them_back() -> None:
     assert times[1] < 0.1
     assert times[2] >= 0.06 + 0.3 - 0.01
     assert times[3] >= times[2] + 1 / 10.0 - 0.01  # and at the halved rate
+
+
+def sent_at_rate(lim: AdaptiveRateLimiter, clock: FakeTime, seconds: float) -> float:
+    """Send (and have accepted) at the limiter's pace for ``seconds``; return the last slot's time."""
+    last = clock()
+
+    async def run() -> None:
+        nonlocal last
+        end = clock() + seconds
+        while clock() < end:
+            last = await lim.acquire()
+
+    asyncio.run(run())
+    return last
+
+
+def test_a_429_cuts_to_just_under_the_rate_the_server_accepted() -> None:
+    """What went through before the refused request measures the limit: the first 429 lands next to it (30/s
+    sustained, so 0.95 x 30) instead of halving the rate as a blind slow-start exit would."""
+    clock = FakeTime()
+    lim = limiter(30.0, clock)
+    refused = sent_at_rate(lim, clock, 3.0)
+    lim.on_throttled(None, sent_at=refused)
+    assert lim.ceiling == pytest.approx(30.0, rel=0.05)
+    assert lim.rate == pytest.approx(AdaptiveRateLimiter.MEASURED_BACKOFF * 30.0, rel=0.05)
+
+
+def test_the_measured_cut_judges_by_what_was_sent_not_by_the_rate_now() -> None:
+    """Slow start has doubled the rate past what was sent in the window before the refusal: the cut uses the sends
+    (a token bucket empties on what it let through), so it lands below the current rate by more than 0.9 x."""
+    clock = FakeTime()
+    lim = limiter(10.0, clock)
+    drive(lim, clock, 2.0)  # slow start: ~40/s now, ~30/s on average over the last 0.7 s
+    peak = lim.rate
+    refused = clock()
+    lim.on_throttled(None, sent_at=refused)
+    assert 0.6 * peak < lim.rate < 0.85 * peak
+    assert lim.ceiling is not None and lim.ceiling < peak
+
+
+def test_too_few_sends_to_measure_fall_back_to_the_fixed_cut() -> None:
+    clock = FakeTime()
+    lim = limiter(10.0, clock)
+    refused = sent_at_rate(lim, clock, 0.2)  # 2-3 sends: nothing to measure
+    lim.on_throttled(None, sent_at=refused)
+    assert lim.rate == pytest.approx(10.0 * AdaptiveRateLimiter.SLOW_START_EXIT)
+
+
+def test_a_pause_restarts_the_measurement() -> None:
+    """A pause refills the server's bucket and sends nothing: sends from before it say nothing about the limit."""
+    clock = FakeTime()
+    lim = limiter(30.0, clock)
+    sent_at_rate(lim, clock, 3.0)
+    lim.on_throttled(1.0)  # no sent_at: fixed cut to 15/s and a 1 s pause
+    clock.advance(2.0)  # past the pause and the episode's coalescing window
+    refused = sent_at_rate(lim, clock, 0.2)  # only ~3 sends since the pause ended
+    lim.on_throttled(None, sent_at=refused)
+    assert lim.rate == pytest.approx(15.0 * AdaptiveRateLimiter.DEEP_BACKOFF)  # the fixed cut again, not 0.95 x 30
+
+
+def test_a_known_limit_skips_slow_start() -> None:
+    """A limit an earlier sync learned: start just under it and stay near it, instead of doubling from 10/s."""
+    clock = FakeTime()
+    lim = limiter(10.0, clock, known_limit=40.0)
+    assert lim.rate == pytest.approx(AdaptiveRateLimiter.TARGET * 40.0)
+    assert lim.ceiling == 40.0
+    drive(lim, clock, 5.0)
+    assert 0.94 * 40.0 < lim.rate < 0.97 * 40.0

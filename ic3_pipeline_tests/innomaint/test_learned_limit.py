@@ -1,0 +1,81 @@
+"""The rate limit a batch finds is remembered in ``cmms_sync_log`` and the next batch against that API starts there."""
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from ic3_pipeline.http_client import AdaptiveRateLimiter
+from ic3_pipeline.innomaint.enrich import BatchReport
+from ic3_pipeline.innomaint.store import SyncContext
+from ic3_pipeline.innomaint.sync_log import learned_rate_limit, record_batch
+from ic3_pipeline.warehouse import tables
+from ic3_pipeline_tests.innomaint.test_enrichment import metadata_of
+
+API = "http://cmms.example.test:8765"
+
+
+def record(engine, limit: float | None, *, api: str = API, status: str | None = None, requests: int = 100,
+           throttled: int = 1, batch: str = "b1", finished_ago: timedelta = timedelta(0)) -> None:
+    report = BatchReport(due=10, synced=10, request_stats={"requests": requests, "throttled": throttled},
+                         rate_limit_found=limit)
+    record_batch(engine, SyncContext(batch_id=batch), ["Site A"], report,
+                 datetime.now(timezone.utc) - finished_ago, api_base_url=api, status=status)
+    if finished_ago:
+        log = tables.cmms_sync_log
+        with engine.begin() as conn:
+            conn.execute(log.update().where(log.c.batch_id == batch)
+                         .values(finished_at=datetime.now(timezone.utc) - finished_ago))
+
+
+def test_the_latest_healthy_batch_against_the_same_api_is_remembered(engine):
+    assert learned_rate_limit(engine, API) is None  # nothing learned yet: slow start
+    record(engine, 18.5, batch="older")
+    record(engine, 21.0, batch="newer")
+    assert learned_rate_limit(engine, API) == 21.0
+    assert learned_rate_limit(engine, API + "/") == 21.0  # the same API, however the URL is spelled
+    assert learned_rate_limit(engine, "http://other-cmms.test") is None
+
+
+def test_batches_that_measured_no_limit_or_a_storm_or_long_ago_are_not_trusted(engine):
+    record(engine, 20.0, batch="good", finished_ago=timedelta(days=1))
+    record(engine, None, batch="never throttled")  # no 429: nothing was learned, the older limit still holds
+    assert learned_rate_limit(engine, API) == 20.0
+    record(engine, 2.0, batch="storm", requests=100, throttled=40)  # 40 % answered 429: it measured the storm
+    record(engine, 3.0, batch="systemic stop", status="failed")
+    assert learned_rate_limit(engine, API) == 20.0
+    record(engine, 25.0, batch="stale", finished_ago=timedelta(days=8))
+    assert learned_rate_limit(engine, API) == 20.0
+    assert learned_rate_limit(engine, API, now=datetime.now(timezone.utc) + timedelta(days=7)) is None
+
+
+def test_credentials_in_the_base_url_are_never_stored(engine):
+    record(engine, 12.0, api="http://user:s3cret-pass@cmms.example.test:8765/")
+    with engine.connect() as conn:
+        stored = conn.execute(select(tables.cmms_sync_log.c.api_base_url)).scalar_one()
+    assert stored == API
+    assert learned_rate_limit(engine, API) == 12.0
+
+
+def test_a_later_run_starts_at_the_limit_the_first_one_found(pipeline):
+    """Against an API that accepts 25 req/s, the first run starts at 50/s and is answered 429; it stores the limit
+    it measured. The second run reads it, says so in its log, starts just under it and is not answered 429 again."""
+    pipeline.simulator.configure(rate_limit=25.0, latency_ms=20.0)
+    first = pipeline.enrich()
+    assert first.success
+    first_meta = metadata_of(first)
+    assert first_meta["429 answers"] > 0
+    with pipeline.engine.connect() as conn:
+        found = conn.execute(select(tables.cmms_sync_log.c.rate_limit_found)).scalar_one()
+    assert 0.8 * 25.0 <= found <= 1.25 * 25.0, found
+    assert first_meta["rate limit found (req/s)"] == round(found, 2)
+
+    assert first_meta["limiter rate at start (req/s)"] == 50.0  # the resource's initial rate: nothing known yet
+
+    second = pipeline.enrich(config={"force": True})
+    assert second.success
+    second_meta = metadata_of(second)
+    assert second_meta["synced"] == len(pipeline.asset_ids)
+    assert second_meta["limiter rate at start (req/s)"] == round(AdaptiveRateLimiter.TARGET * found, 2)
+    assert second_meta["429 answers"] < first_meta["429 answers"]
+    messages = [e.message for e in pipeline.instance.all_logs(second.run_id) if e.message]
+    assert any("an earlier batch found the API accepts" in message for message in messages), messages
