@@ -126,14 +126,25 @@ class AdaptiveRateLimiter:
                 if slot <= now:
                     break
                 await self._sleep(slot - now)  # then look again: the rate or the pause may have changed meanwhile
-            # Woken a little late: stay on the grid, or event-loop lag would add to every interval. Idle: no credit.
-            self._last_slot = slot if now - slot < interval else now
+            self._last_slot = self._next_grid_point(slot, now, interval)
             self._slots.append(now)
             self._grants.append(now)
             while self._grants and self._grants[0] < now - self.MEASURE_WINDOW_S - self.MEASURE_HISTORY_S:
                 self._grants.popleft()
             self._recent(self._slots, now)
             return now
+
+    def _next_grid_point(self, slot: float, now: float, interval: float) -> float:
+        """Where the interval to the next send counts from, for a send due at ``slot`` and going out at ``now``.
+
+        Woken a little late, stay on the grid, or event-loop lag would add to every interval - but never so far that
+        the next send comes sooner than 1 / ceiling after this one: a server whose bucket holds a single request
+        refuses two sends closer than its own interval. Idle (a whole interval late): no credit at all.
+        """
+        if now - slot >= interval:
+            return now
+        closest = 1.0 / self._ceiling if self._ceiling else 0.0
+        return max(slot, now - interval + closest)
 
     def on_success(self) -> None:
         """A non-429 answer: let the rate grow with the time since the previous one."""

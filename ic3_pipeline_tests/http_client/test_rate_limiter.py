@@ -332,3 +332,25 @@ def test_a_known_limit_skips_slow_start() -> None:
     assert lim.ceiling == 40.0
     drive(lim, clock, 5.0)
     assert 0.94 * 40.0 < lim.rate < 0.97 * 40.0
+
+
+def test_a_late_send_catches_up_but_never_closer_than_the_limit_allows() -> None:
+    """At 4.75/s under a 5/s limit whose bucket holds one request, a send woken 40 ms late must not be followed by one
+    only 170 ms later (the grid): that one would be refused. The next waits at least 1 / 5 s; later ones are on time."""
+    clock = FakeTime()
+    lim = limiter(10.0, clock, known_limit=5.0)  # paces at 4.75/s: 0.2105 s apart
+    first = grant_times(lim, clock, 1)[0]
+    clock.advance(1 / 4.75 + 0.04)  # the event loop wakes the next sender 40 ms late
+    late, following = grant_times(lim, clock, 2)
+    assert late == pytest.approx(first + 1 / 4.75 + 0.04)
+    assert following - late == pytest.approx(1 / 5.0)  # caught up as far as the server allows, no further
+
+
+def test_a_late_send_keeps_the_grid_when_there_is_room() -> None:
+    """Without a known limit (nothing to overrun yet) a late send keeps the average pace: the next one is on the grid."""
+    clock = FakeTime()
+    lim = limiter(10.0, clock)
+    first = grant_times(lim, clock, 1)[0]
+    clock.advance(0.1 + 0.03)
+    late, following = grant_times(lim, clock, 2)
+    assert following - first == pytest.approx(0.2)
