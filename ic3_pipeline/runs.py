@@ -24,6 +24,9 @@ DEFINITIONS_MODULE = "ic3_pipeline.definitions"
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 INSTANCE_TEMPLATE = PROJECT_ROOT / "dagster.yaml"
 HOST_TAG, PID_TAG = "ic3/host", "ic3/pid"
+# Runs `ic3` executes in its own process have no code server to re-launch them from; saying so keeps Dagster from
+# tagging a reaped one "will retry" and its daemon from trying. The next `ic3` command resumes them instead.
+NOT_RELAUNCHABLE = {"dagster/max_retries": "0"}
 # The CLI prints its own summary; the run's full event stream is in the UI (and in `dagster` logs), not the terminal.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -62,7 +65,7 @@ def run_job(
 ) -> RunOutcome:
     """Execute ``job_name`` from the code location as a run on ``instance`` and report what it did."""
     reap_dead_runs(instance)
-    tags = {**(tags or {}), HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    tags = {**(tags or {}), **NOT_RELAUNCHABLE, HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     job = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs", working_directory=os.getcwd())
     result = execute_job(
         job.get_reconstructable_job(job_name),

@@ -7,9 +7,12 @@ import sys
 import time
 
 import pytest
+from dagster import DagsterInstance, DagsterRunStatus
 from sqlalchemy import create_engine, func, select, text
 
+from ic3_pipeline.innomaint.assets import POOL
 from ic3_pipeline.register.importer import import_register
+from ic3_pipeline.runs import reap_dead_runs
 from ic3_pipeline.sandbox.register_generator import write_sample_register
 from ic3_pipeline.warehouse import ensure_schema, make_engine, tables
 from ic3_pipeline_tests.innomaint.conftest import TOKEN
@@ -49,9 +52,22 @@ def test_killed_at_several_points_then_resumed(pipeline, tmp_path):
         process.wait(timeout=30)
         assert synced(engine) < len(pipeline.asset_ids), "the kill must land mid-batch"
         assert_exact_or_partial(engine)
+    assert_killed_runs_reaped(tmp_path / "home", len(KILL_POINTS))
     pipeline.simulator.configure(latency_ms=0.0, rate_limit=None)
     assert pipeline.enrich().success
     assert_exact(engine, set(pipeline.asset_ids))
+
+
+def assert_killed_runs_reaped(home, killed: int) -> None:
+    """Each killed ``ic3 sync`` run is marked failed (by the next ``ic3`` command, or here), holds no API pool slot,
+    and is not tagged for a Dagster re-launch it could not get (no code server): the next ``ic3 sync`` resumes it."""
+    with DagsterInstance.from_config(str(home)) as instance:
+        reap_dead_runs(instance)
+        runs = instance.get_runs()
+        assert len(runs) == killed
+        assert {run.status for run in runs} == {DagsterRunStatus.FAILURE}
+        assert {run.tags.get("dagster/will_retry") for run in runs} == {"false"}
+        assert instance.event_log_storage.get_concurrency_info(POOL).active_slot_count == 0
 
 
 def assert_exact_or_partial(engine) -> None:
