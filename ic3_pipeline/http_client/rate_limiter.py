@@ -213,7 +213,8 @@ class AdaptiveRateLimiter:
         window = self.MEASURE_WINDOW_S if self._ceiling is not None else self.MEASURE_WINDOW_SLOW_START_S
         start = max(sent_at - window, self._resumed_at, self._started_at)
         span = sent_at - start
-        if span < self.MEASURE_MIN_S:
+        kept_since = self._clock() - self.MEASURE_WINDOW_S - self.MEASURE_HISTORY_S
+        if span < self.MEASURE_MIN_S or start < kept_since:  # too short, or answered so late its sends are forgotten
             return None
         sent = sum(1 for granted in self._grants if start <= granted < sent_at)
         if sent < self.MEASURE_MIN_SENDS:

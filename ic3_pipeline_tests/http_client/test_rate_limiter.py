@@ -354,3 +354,16 @@ def test_a_late_send_keeps_the_grid_when_there_is_room() -> None:
     clock.advance(0.1 + 0.03)
     late, following = grant_times(lim, clock, 2)
     assert following - first == pytest.approx(0.2)
+
+
+def test_a_429_answered_later_than_the_history_kept_falls_back_to_the_fixed_cut() -> None:
+    """A refusal answered after a long hang: half the sends of the window before it are no longer kept, and counting
+    what is left would measure half the real limit (and cut to 0.95 x 15). The cut is the fixed share instead."""
+    clock = FakeTime()
+    lim = limiter(30.0, clock)
+    refused = sent_at_rate(lim, clock, 3.0)
+    # The 429 arrives ~6.6 s after it was sent: grants older than 7 s are gone, i.e. the first half of its 0.7 s window.
+    clock.advance(AdaptiveRateLimiter.MEASURE_HISTORY_S + AdaptiveRateLimiter.MEASURE_WINDOW_S - 0.35 - 0.1)
+    sent_at_rate(lim, clock, 0.1)  # meanwhile others were sent, which forgets the old grants
+    lim.on_throttled(None, sent_at=refused)
+    assert lim.rate == pytest.approx(30.0 * AdaptiveRateLimiter.SLOW_START_EXIT)
