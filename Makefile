@@ -21,7 +21,9 @@ install: $(BIN)/ic3
 demo: install
 	$(BIN)/ic3 demo
 
+# `dg check defs` first: a broken defs.yaml fails in seconds, naming its file and line.
 test: install
+	$(BIN)/dg check defs
 	$(BIN)/python -m pytest
 
 # The benchmarks (bench/README.md): every part at full size (~30 min), or `make bench-quick` (under 5 min).

@@ -6,7 +6,7 @@ enrichment, status; in a temp folder, so ``.dagster_home`` and ``data/`` are lef
 driven by Playwright; no browser is downloaded):
 
   docs/asset-graph.png   the global asset graph, every group expanded
-  docs/partitions.png    innomaint_asset_details' partitions, one site selected with its sync summary
+  docs/partitions.png    innomaint/asset_details' partitions, one site selected with its sync summary
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             harness.open_asset_graph(page, server.url)
             shots = [harness.screenshot(page, args.out / "asset-graph.png")]
             partition = args.partition or _first_site(instance)
-            harness.open_partitions(page, server.url, "innomaint_asset_details", partition=partition)
+            harness.open_partitions(page, server.url, "innomaint/asset_details", partition=partition)
             shots.append(harness.screenshot(page, args.out / "partitions.png"))
             browser.close()
     too_big = False

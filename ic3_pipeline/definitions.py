@@ -1,14 +1,13 @@
-"""The code location: every source's definitions, plus the resources they share."""
+"""The code location: every source's connection (``defs/<source>/defs.yaml``), the register and status definitions
+(``defs/register``, ``defs/status``), plus the resource they all share: the target database."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, load_from_defs_folder
 
-from ic3_pipeline.innomaint import definitions as innomaint
-from ic3_pipeline.register import definitions as register
-from ic3_pipeline.status import definitions as status
 from ic3_pipeline.warehouse.engine import DATABASE_URL_ENV
 from ic3_pipeline.warehouse.resource import WarehouseResource
 
@@ -21,8 +20,6 @@ def _warehouse() -> WarehouseResource:
 
 
 defs = Definitions.merge(
-    register.defs,
-    innomaint.defs,
-    status.defs,
+    load_from_defs_folder(path_within_project=Path(__file__).parent),
     Definitions(resources={"warehouse": _warehouse()}),
 )

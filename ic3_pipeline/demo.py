@@ -8,16 +8,18 @@ import secrets
 
 import click
 
-from ic3_pipeline.cli import import_register_file, register_sites
-from ic3_pipeline.innomaint.resource import BASE_URL_ENV, TOKEN_ENV
-from ic3_pipeline.innomaint.sync_command import run_sync
+from ic3_pipeline.cli.status import print_status
+from ic3_pipeline.cli.sync import SyncRequest, run_sync
+from ic3_pipeline.components.catalog import find_source
+from ic3_pipeline.defs.status.definitions import REFRESH_JOB
+from ic3_pipeline.register.launch import import_register_file, register_sites
 from ic3_pipeline.runs import get_instance, run_job
 from ic3_pipeline.sandbox.innomaint_simulator import InnomaintSimulator, SimulatorConfig
 from ic3_pipeline.sandbox.register_generator import write_sample_register
-from ic3_pipeline.status.report import print_status
 from ic3_pipeline.warehouse.engine import data_dir, default_database_url, describe_url
 
 DEMO_SIMULATOR = dict(rate_limit=100.0, latency_ms=50.0, fault_rate=0.03, missing_fraction=0.003, seed=7)
+DEMO_SOURCE = "innomaint"
 
 
 def run_demo(*, assets: int, sites: int) -> int:
@@ -29,20 +31,22 @@ def run_demo(*, assets: int, sites: int) -> int:
         return 1
     token = secrets.token_urlsafe(24)  # a throwaway token for this demo's simulator; never printed
     config = SimulatorConfig(token=token, **DEMO_SIMULATOR)
+    source = find_source(DEMO_SOURCE)
     with InnomaintSimulator(register_sites(register), config) as simulator:
-        os.environ[BASE_URL_ENV], os.environ[TOKEN_ENV] = simulator.base_url, token
+        os.environ[source.base_url_env], os.environ[source.secrets["token"]] = simulator.base_url, token
         click.echo(
             f"3/5  Innomaint simulator on {simulator.base_url}: {config.rate_limit:g} req/s limit, "
             f"{config.latency_ms:g} ms latency, {config.fault_rate:.0%} injected faults"
         )
         click.echo("4/5  Enriching every site (only what is due)")
-        first = run_sync(all_sites=True, site=None, asset_id=None, force=False, sites_per_run=None)
+        every_site = SyncRequest(all_sites=True)
+        first = run_sync(DEMO_SOURCE, every_site)
         if first == 1:
             click.echo("5/5  Retrying what failed (the retry sensor does this on its own when it is on)")
-            run_sync(all_sites=True, site=None, asset_id=None, force=False, sites_per_run=None)
+            run_sync(DEMO_SOURCE, every_site)
         else:
             click.echo("5/5  Nothing to retry")
-    run_job(get_instance(), "refresh_sync_status", tags={"ic3/trigger": "demo"})  # the same numbers, in the UI
+    run_job(get_instance(), REFRESH_JOB, tags={"ic3/trigger": "demo"})  # the same numbers, in the UI
     click.echo("")
     status = print_status()
     click.echo("")

@@ -9,7 +9,7 @@ from ic3_pipeline.register.importer import import_register
 from ic3_pipeline.register.location import RegisterNotFound, resolve_register_path
 from ic3_pipeline.register.partitions import register_site_partitions
 from ic3_pipeline.register.problems import RegisterRejected
-from ic3_pipeline.warehouse import tables
+from ic3_pipeline.warehouse import database_error_line, tables
 from ic3_pipeline.warehouse.dagster_metadata import definition_metadata, table_metadata
 from ic3_pipeline.warehouse.resource import WarehouseResource, warehouse_kind
 
@@ -59,8 +59,7 @@ def asset_register(
             allow_retries=False,
         ) from None
     except DBAPIError as error:  # locked SQLite file, lost connection: the transaction rolled back, nothing written
-        cause = str(error.orig or error).strip().splitlines()[0]
-        raise Failure(description=f"Database error, nothing was imported: {cause}") from None
+        raise Failure(description=f"Database error, nothing was imported: {database_error_line(error)}") from None
     added = register_site_partitions(context.instance, summary.site_partition_keys)
     context.log.info(
         f"Imported {summary.rows_read} rows from sheet '{validated.sheet.sheet_name}': {summary.inserted} inserted, "
@@ -84,6 +83,7 @@ def asset_register(
             "blank rows skipped": summary.blank_rows,
             "sites": summary.sites,
             "new site partitions": len(added),
+            "new sites": MetadataValue.md("\n".join(f"- {site}" for site in summary.new_sites[:20]) or "_none_"),
             "missing from register": summary.missing_from_register,
             "missing ids (sample)": MetadataValue.md(
                 "\n".join(f"- `{i}`" for i in summary.missing_sample) or "_none_"

@@ -61,7 +61,6 @@ REGISTER_COLUMNS: tuple[RegisterColumn, ...] = (
     ),
 )
 
-COLUMNS_BY_NAME = {column.name: column for column in REGISTER_COLUMNS}
 REQUIRED_COLUMNS = tuple(column for column in REGISTER_COLUMNS if column.required)
 
 # Criticality values are stored in this spelling whatever case the register uses; anything else is kept as written

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import islice
 
 from sqlalchemy import Connection, Engine, Table, select
 
 from ic3_pipeline.register.columns import REGISTER_COLUMNS
 from ic3_pipeline.register.sites import site_partition_key
 from ic3_pipeline.register.validation import ValidatedRegister
-from ic3_pipeline.warehouse import tables, upsert_rows
+from ic3_pipeline.warehouse import chunked, tables, upsert_rows
 
 BATCH_SIZE = 2000
 PREVIEW_ROWS = 10
@@ -72,7 +70,7 @@ def load_register(engine: Engine, register: ValidatedRegister, *, source_name: s
         summary.sites = len(location_ids)
         summary.site_partition_keys = sorted(site_partition_key(site) for site in location_ids)
         rows = (_asset_row(record, master_ids, location_ids, source_name, now) for record in register.records())
-        for batch in _batches(rows, BATCH_SIZE):
+        for batch in chunked(rows, BATCH_SIZE):
             _write_batch(conn, batch, summary)
         _report_missing(conn, register.ids, summary)
     return summary
@@ -87,7 +85,7 @@ def _upsert_names(conn: Connection, table: Table, id_column: str, name_column: s
     upsert_rows(conn, table, rows, key=[name_column], update_columns=())
     names = [row[name_column] for row in rows]
     resolved: dict[str, int] = {}
-    for chunk in _batches(names, 500):
+    for chunk in chunked(names, 500):
         query = select(table.c[name_column], table.c[id_column]).where(table.c[name_column].in_(chunk))
         resolved.update(conn.execute(query).all())
     return resolved
@@ -166,9 +164,3 @@ def _report_missing(conn: Connection, ids_in_file: set[str], summary: ImportSumm
     missing = sorted(i for i in conn.execute(select(tables.asset_master.c.cmms_asset_id)).scalars() if i not in ids_in_file)
     summary.missing_from_register = len(missing)
     summary.missing_sample = missing[:MISSING_SAMPLE]
-
-
-def _batches(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch

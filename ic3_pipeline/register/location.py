@@ -17,9 +17,14 @@ def register_dir() -> Path | None:
     return Path(value) if value else None
 
 
+def is_register_file(path: Path) -> bool:
+    """A workbook to import: not Excel's ``~$`` lock file of an open workbook."""
+    return path.is_file() and not path.name.startswith("~$")
+
+
 def newest_register(directory: Path) -> Path | None:
     """The most recently modified ``.xlsx`` in ``directory`` (Excel's ``~$`` lock files ignored)."""
-    candidates = [p for p in directory.glob("*.xlsx") if p.is_file() and not p.name.startswith("~$")]
+    candidates = [p for p in directory.glob("*.xlsx") if is_register_file(p)]
     return max(candidates, key=lambda p: (p.stat().st_mtime, p.name), default=None)
 
 

@@ -1,8 +1,8 @@
 """The drop-folder sensor: a new or changed register in ``IC3_REGISTER_DIR`` becomes an import run.
 
 The cursor remembers each file's content hash, so a file that is touched or copied again unchanged triggers nothing,
-and an edited file triggers exactly one import (the run key is the hash). New sites are the Innomaint folder's
-business: its ``new_sites`` sensor notices them once the import has written them.
+and an edited file triggers exactly one import (the run key is the hash). New sites are each source's
+business: its ``<source>_new_sites`` sensor notices them once the import has written them.
 """
 
 import hashlib
@@ -11,9 +11,8 @@ from pathlib import Path
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
-from ic3_pipeline.register.location import REGISTER_DIR_ENV, register_dir
-
-IMPORT_JOB = "import_register"
+from ic3_pipeline.register.jobs import IMPORT_JOB
+from ic3_pipeline.register.location import REGISTER_DIR_ENV, is_register_file, register_dir
 
 
 def file_digest(path: Path) -> str:
@@ -39,7 +38,7 @@ def register_drop_folder(context: SensorEvaluationContext):
         return SkipReason(f"{REGISTER_DIR_ENV} is {directory}, which is not a folder.")
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     requests = []
-    for path in sorted(p for p in directory.glob("*.xlsx") if p.is_file() and not p.name.startswith("~$")):
+    for path in sorted(p for p in directory.glob("*.xlsx") if is_register_file(p)):
         digest = file_digest(path)
         if seen.get(path.name) == digest:
             continue

@@ -1,28 +1,11 @@
-"""Printing the sync status (``ic3 status``)."""
+"""The sync status as ``ic3 status`` prints it."""
 
 from __future__ import annotations
 
-import json
-
-import click
-
-from ic3_pipeline.status.queries import SyncStatus, sync_status
-from ic3_pipeline.warehouse import connected_engine
-from ic3_pipeline.warehouse.engine import default_database_url, describe_url
+from ic3_pipeline.status.queries import SyncStatus
 
 
-def print_status(*, as_json: bool = False) -> SyncStatus:
-    engine = connected_engine()
-    status = sync_status(engine)
-    engine.dispose()
-    if as_json:
-        click.echo(json.dumps(status.as_dict(), indent=2))
-    else:
-        click.echo(format_status(status, describe_url(default_database_url())))
-    return status
-
-
-def format_status(status: SyncStatus, where: str) -> str:
+def format_status(status: SyncStatus, where: str, *, batches: bool = True) -> str:
     last = status.last_sync_at.strftime("%Y-%m-%d %H:%M:%S UTC") if status.last_sync_at else "never"
     lines = [
         f"Sync status of {where}",
@@ -34,13 +17,13 @@ def format_status(status: SyncStatus, where: str) -> str:
         f"  {'stale':<18}{status.stale:>8}",
         f"  {'last sync':<18}{last:>8}",
     ]
-    if status.last_batches:
+    if batches and status.last_batches:
         lines.append("  last batches:")
         for batch in status.last_batches:
             started = batch["started_at"].strftime("%Y-%m-%d %H:%M:%S") if batch["started_at"] else "?"
             lines.append(
-                f"    {started}  {batch['status']:<8} synced {batch['assets_synced']}/{batch['assets_due']}, "
-                f"failed {batch['assets_failed']}, not found {batch['assets_not_found']}, "
+                f"    {started}  {batch['source']:<12} {batch['status']:<8} synced {batch['assets_synced']}/"
+                f"{batch['assets_due']}, failed {batch['assets_failed']}, not found {batch['assets_not_found']}, "
                 f"{batch['requests']} requests, {batch['throttled']} × 429, {batch['duration_ms'] / 1000:.1f} s  "
                 f"[{batch['partition_key']}]"
             )

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from ic3_pipeline.warehouse.schema import ensure_schema
+from ic3_pipeline.warehouse.schema import UnknownRevision, ensure_schema
 
 DATABASE_URL_ENV = "IC3_DATABASE_URL"
 DATA_DIR_ENV = "IC3_DATA_DIR"
@@ -23,6 +23,8 @@ SQLITE_BUSY_TIMEOUT_ENV = "IC3_SQLITE_BUSY_TIMEOUT_S"
 
 class DatabaseUnavailable(RuntimeError):
     """The target database cannot be reached or used; the message names it (password masked) and the cause."""
+
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -75,9 +77,16 @@ def connected_engine(url: str | None = None) -> Engine:
         ensure_schema(engine)
     except DBAPIError as error:
         engine.dispose()
-        cause = str(error.orig or error).strip().splitlines()[0]
-        raise DatabaseUnavailable(f"Cannot use the target database {describe_url(url)}: {cause}") from None
+        raise DatabaseUnavailable(f"Cannot use the target database {describe_url(url)}: {database_error_line(error)}") from None
+    except UnknownRevision as error:
+        engine.dispose()
+        raise DatabaseUnavailable(f"Cannot use the target database {describe_url(url)}: {error}") from None
     return engine
+
+
+def database_error_line(error: DBAPIError) -> str:
+    """The driver's own first line ("database is locked", "terminating connection …"), without SQL or traceback."""
+    return str(error.orig or error).strip().splitlines()[0]
 
 
 def describe_url(url: str) -> str:

@@ -14,7 +14,7 @@ class WarehouseResource(ConfigurableResource):
     """The target database (``IC3_DATABASE_URL``; default a SQLite file in the project's data folder).
 
     The URL may carry a password, so definitions pass it as ``EnvVar`` and it never lands in run config; the schema is
-    brought up to date the first time a run asks for the engine.
+    brought up to date the first time this process opens the database.
     """
 
     database_url: str | None = None
@@ -37,10 +37,6 @@ class WarehouseResource(ConfigurableResource):
     def describe(self) -> str:
         """The URL with any password masked, for logs and metadata."""
         return describe_url(self.url)
-
-    @property
-    def dialect(self) -> str:
-        return self.engine().dialect.name
 
     def teardown_after_execution(self, context) -> None:
         if self._engine is not None:

@@ -1,65 +1,106 @@
-"""Idempotent schema creation and additive migration.
+"""Bringing the target database to the schema this release writes, with Alembic (``warehouse/migrations``).
 
-Running it twice changes nothing; running a newer version against an older database adds the tables and columns that
-are missing (never drops or rewrites anything the users' own queries may rely on).
+Every database upgrades in place: an empty one is built by the same revisions as an old one, and a database written
+before Alembic (no ``alembic_version``) starts at the baseline revision, which reaches that release's schema without
+touching its rows. A process upgrades a database once, the first time it opens it (``connected_engine``), not on every
+resource call, check or sensor tick; ``ic3 db upgrade`` does it on demand and ``ic3 db current`` says where it stands.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+import threading
+from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import Column, Connection, Engine, Table, inspect, select, text
-from sqlalchemy.schema import CreateColumn, CreateIndex
-
-from ic3_pipeline.warehouse.tables import metadata, schema_version
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, text
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+MIGRATIONS = Path(__file__).with_name("migrations")
+# Two processes opening one PostgreSQL database at once (a code server and `ic3`) take turns on this lock.
+_ADVISORY_LOCK_ID = 7_261_003_001
+
+_upgraded: set[str] = set()
+_upgraded_lock = threading.Lock()
+
+
+class UnknownRevision(RuntimeError):
+    """The database is at a revision this release does not know: a newer release wrote it."""
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None  # the database's revision (None: not under Alembic yet, or empty)
+    head: str  # the revision this release writes
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def alembic_config(conn: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = conn
+    return config
+
+
+def head_revision() -> str:
+    script = ScriptDirectory(str(MIGRATIONS))
+    return script.get_current_head()
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    with engine.connect() as conn:
+        return SchemaState(MigrationContext.configure(conn).get_current_revision(), head_revision())
+
+
+def upgrade_schema(engine: Engine) -> list[str]:
+    """Apply the revisions the database lacks; return their ids (empty when it was up to date)."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+        before = MigrationContext.configure(conn).get_current_revision()
+        if before == head_revision():
+            return []
+        _check_known(before)
+        command.upgrade(alembic_config(conn), "head")
+        after = MigrationContext.configure(conn).get_current_revision()
+    applied = _revisions_between(before, after)
+    log.info("schema upgraded from %s to %s (%s)", before or "no revision", after, ", ".join(applied))
+    return applied
 
 
 def ensure_schema(engine: Engine) -> list[str]:
-    """Create missing tables, columns and indexes; return a list of what was changed (empty when up to date)."""
-    changes: list[str] = []
-    with engine.begin() as conn:
-        inspector = inspect(conn)
-        existing_tables = set(inspector.get_table_names())
-        for table in metadata.sorted_tables:
-            if table.name not in existing_tables:
-                table.create(conn)
-                changes.append(f"created table {table.name}")
-                continue
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present:
-                    _add_column(conn, table, column)
-                    changes.append(f"added column {table.name}.{column.name}")
-            present_indexes = {i["name"] for i in inspector.get_indexes(table.name)}
-            for index in table.indexes:
-                if index.name not in present_indexes:
-                    conn.execute(CreateIndex(index))
-                    changes.append(f"created index {index.name}")
-        _record_version(conn)
-    if changes:
-        log.info("schema: %d change(s) applied (%s)", len(changes), "; ".join(changes[:3]) + ("; …" if len(changes) > 3 else ""))
-    return changes
+    """Upgrade ``engine``'s database unless this process already did; return the revisions applied."""
+    key = engine.url.render_as_string(hide_password=False)
+    with _upgraded_lock:
+        if key in _upgraded:
+            return []
+        applied = upgrade_schema(engine)
+        _upgraded.add(key)
+        return applied
 
 
-def _add_column(conn: Connection, table: Table, column: Column) -> None:
-    """ALTER TABLE … ADD COLUMN with the column's own DDL (type, server default), which both dialects accept."""
-    ddl = CreateColumn(column).compile(dialect=conn.dialect)
-    conn.execute(text(f"ALTER TABLE {conn.dialect.identifier_preparer.format_table(table)} ADD COLUMN {ddl}"))
-
-
-def _record_version(conn: Connection) -> None:
-    current = conn.execute(select(schema_version.c.version).where(schema_version.c.id == 1)).scalar()
-    if current == SCHEMA_VERSION:
+def _check_known(revision: str | None) -> None:
+    if revision is None:
         return
-    now = datetime.now(timezone.utc)
-    if current is None:
-        conn.execute(schema_version.insert().values(id=1, version=SCHEMA_VERSION, migrated_at=now))
-    else:
-        conn.execute(
-            schema_version.update().where(schema_version.c.id == 1).values(version=SCHEMA_VERSION, migrated_at=now)
-        )
+    try:
+        ScriptDirectory(str(MIGRATIONS)).get_revision(revision)
+    except CommandError:
+        raise UnknownRevision(
+            f"The database is at schema revision {revision!r}, which this release does not know (it is at "
+            f"{head_revision()!r}): a newer release of ic3_pipeline wrote it. Upgrade ic3_pipeline; nothing was changed."
+        ) from None
+
+
+def _revisions_between(before: str | None, after: str | None) -> list[str]:
+    script = ScriptDirectory(str(MIGRATIONS))
+    revisions = [rev.revision for rev in script.iterate_revisions(after, before)] if after else []
+    return list(reversed(revisions))

@@ -124,7 +124,8 @@ asset_master = Table(
     Column("is_tracking_enabled", Integer),
     Column("cmms_installation_date", Text),
     Column("traceability_updated_on", Text),
-    # --- sync bookkeeping -------------------------------------------------------------------------------------------
+    # --- sync bookkeeping, as the users' reports read it: filled by the connector that mirrors its state here -------
+    # (Innomaint). Each source's own state is in cmms_sync_state.
     Column("last_synced_at", DateTime(timezone=True)),  # last successful sync
     Column("sync_version", Integer, nullable=False, default=0, server_default="0"),  # +1 per successful sync
     Column("last_attempt_at", DateTime(timezone=True)),
@@ -223,12 +224,32 @@ workorder_summary = Table(
     UniqueConstraint("asset_id", "period_type", name="uq_ic3_workorder_summary_asset_period"),
 )
 
+SOURCE = String(64)  # a configured connection's name (defs/<source>/defs.yaml), e.g. "innomaint"
+
+sync_state = Table(
+    "cmms_sync_state",
+    metadata,
+    # One row per (source, asset) that source has attempted: what due selection, retries and status read, so two
+    # sources (or two tenants of one CMMS) never see or overwrite each other's progress.
+    Column("source", SOURCE, primary_key=True),
+    Column("asset_id", Integer, ForeignKey("ic3_asset_master.asset_id"), primary_key=True),
+    Column("sync_version", Integer, nullable=False, default=0, server_default="0"),  # +1 per successful sync
+    Column("last_synced_at", DateTime(timezone=True)),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("last_sync_status", String(16)),  # success | error | not_found
+    Column("last_sync_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_cmms_sync_state_source_status", "source", "last_sync_status"),
+)
+
 sync_log = Table(
     "ic3_sync_log",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("serialnumber", ID, nullable=False),
-    Column("sync_type", String(32), nullable=False),
+    Column("sync_type", String(32), nullable=False),  # the connector ("innomaint"); `source` names the connection
+    Column("source", SOURCE, nullable=False),
     Column("status", String(16), nullable=False),  # success | error | not_found
     Column("error_message", Text),
     Column("http_status", Integer),
@@ -237,6 +258,7 @@ sync_log = Table(
     Column("run_id", String(64)),
     Column("synced_at", DateTime(timezone=True), nullable=False),
     Index("ix_ic3_sync_log_serialnumber", "serialnumber", "synced_at"),
+    Index("ix_ic3_sync_log_source", "source", "synced_at"),
 )
 
 cmms_sync_log = Table(
@@ -245,6 +267,7 @@ cmms_sync_log = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("batch_id", String(64), nullable=False, unique=True),
     Column("sync_type", String(32), nullable=False),
+    Column("source", SOURCE, nullable=False),
     Column("partition_key", Text),
     Column("run_id", String(64)),
     Column("status", String(16), nullable=False),  # success | partial | failed
@@ -262,12 +285,4 @@ cmms_sync_log = Table(
     # it never answered 429): the next batch against the same API starts just under it instead of re-learning it.
     Column("api_base_url", Text),
     Column("rate_limit_found", Float),
-)
-
-schema_version = Table(
-    "ic3_schema_version",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("version", Integer, nullable=False),
-    Column("migrated_at", DateTime(timezone=True), nullable=False),
 )

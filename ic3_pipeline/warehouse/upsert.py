@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 DEFAULT_BATCH_SIZE = 1000
+T = TypeVar("T")
 
 
 def upsert_rows(
@@ -32,7 +33,7 @@ def upsert_rows(
     (``ON CONFLICT DO NOTHING``). All rows of one call carry the same columns. Returns the number of rows sent.
     """
     sent = 0
-    for batch in _batches(rows, batch_size):
+    for batch in chunked((dict(row) for row in rows), batch_size):
         columns = list(batch[0].keys())
         updates = [c for c in columns if c not in key] if update_columns is None else list(update_columns)
         conn.execute(_upsert_statement(conn.dialect.name, table, tuple(key), tuple(updates)), batch)
@@ -57,7 +58,8 @@ def _upsert_statement(dialect: str, table: Table, key: tuple[str, ...], updates:
     )
 
 
-def _batches(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    iterator = iter(rows)
-    while batch := [dict(row) for row in islice(iterator, size)]:
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most ``size`` items: bounded statements and memory, whatever the input's length."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
         yield batch

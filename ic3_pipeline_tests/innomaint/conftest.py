@@ -6,17 +6,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from dagster import DagsterInstance, Definitions, define_asset_job, in_process_executor, instance_for_test
+from dagster import AssetSelection, DagsterInstance, Definitions, define_asset_job, in_process_executor, instance_for_test
 
-from ic3_pipeline.innomaint.assets import innomaint_enrichment
-from ic3_pipeline.innomaint.checks import innomaint_checks
-from ic3_pipeline.innomaint.launch import RANGE_END_TAG, RANGE_START_TAG
-from ic3_pipeline.innomaint.resource import InnomaintResource
 from ic3_pipeline.register.importer import import_register
 from ic3_pipeline.register.partitions import register_site_partitions
 from ic3_pipeline.sandbox.innomaint_simulator import InnomaintSimulator, SimulatorConfig
+from ic3_pipeline.sync.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ic3_pipeline.warehouse import ensure_schema, make_engine
-from ic3_pipeline.warehouse.resource import WarehouseResource
+from ic3_pipeline_tests.sources import INNOMAINT, api_resource, source_defs
 
 TOKEN = "test-token-not-a-secret-7f3a9"  # distinctive, so tests can search for leaks
 
@@ -39,21 +36,14 @@ class Pipeline:
                raise_on_error: bool = False, **resource_overrides):
         """Run the enrichment job over a range of partitions (default: all), in process, on the real instance."""
         keys = keys or self.partition_keys
-        resource = InnomaintResource(
-            base_url=self.simulator.base_url, api_token=token,
-            **{"initial_rate_per_s": 50.0, "timeout_s": 2.0, "max_attempts": 5, **resource_overrides},
-        )
-        defs = Definitions(
-            assets=[innomaint_enrichment],
-            asset_checks=innomaint_checks,
-            jobs=[define_asset_job("enrich", executor_def=in_process_executor)],
-            resources={"warehouse": WarehouseResource(database_url=self.db_url), "innomaint": resource},
-        )
+        resource = api_resource(INNOMAINT, self.simulator.base_url, token, **resource_overrides)
+        job = define_asset_job("enrich", AssetSelection.assets(*INNOMAINT.table_keys()), executor_def=in_process_executor)
+        defs = source_defs(self.db_url, INNOMAINT, resource, Definitions(jobs=[job]))
         tags = {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]} if len(keys) > 1 else {"dagster/partition": keys[0]}
         return defs.resolve_job_def("enrich").execute_in_process(
             instance=self.instance,
             tags=tags,
-            run_config={"ops": {"innomaint_enrichment": {"config": config or {}}}},
+            run_config=INNOMAINT.enrich_run_config(**(config or {})),
             raise_on_error=raise_on_error,
         )
 

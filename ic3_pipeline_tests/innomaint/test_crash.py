@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import func, select
 
-from ic3_pipeline.innomaint.integrity import inconsistent_assets
+from ic3_pipeline_tests.sources import inconsistent
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline_tests.innomaint.conftest import TOKEN
 
@@ -43,18 +43,18 @@ def test_killed_sync_resumes_without_duplicates_or_half_written_assets(pipeline,
     process.wait(timeout=30)
     at_kill = synced(engine)
     assert KILL_AFTER_SYNCED <= at_kill < len(pipeline.asset_ids), "the kill must land mid-batch"
-    assert inconsistent_assets(engine) == []
+    assert inconsistent(engine) == []
 
     pipeline.simulator.configure(latency_ms=0.0, rate_limit=None)
     pipeline.simulator.reset_stats()
     result = pipeline.enrich()
     assert result.success
-    details = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "innomaint_asset_details"]
+    details = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "innomaint/asset_details"]
     due = details[0].materialization.metadata["assets due"].value
     assert due <= len(pipeline.asset_ids) - at_kill  # finished assets were not fetched again
     assert pipeline.simulator.stats()["requests"] >= due
     assert synced(engine) == len(pipeline.asset_ids)
-    assert inconsistent_assets(engine) == []
+    assert inconsistent(engine) == []
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(tables.asset_performance)).scalar_one() == len(pipeline.asset_ids)
         assert conn.execute(select(func.count()).select_from(tables.workorder_summary)).scalar_one() == 2 * len(pipeline.asset_ids)

@@ -5,10 +5,10 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from ic3_pipeline.innomaint.due import partition_keys_of
-from ic3_pipeline.innomaint.integrity import inconsistent_assets
+from ic3_pipeline.sync.due import partition_keys_of
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline_tests.innomaint.conftest import TOKEN
+from ic3_pipeline_tests.sources import inconsistent
 
 
 def count(engine, table, *where) -> int:
@@ -16,7 +16,7 @@ def count(engine, table, *where) -> int:
         return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
 
 
-def metadata_of(result, key="innomaint_asset_details") -> dict:
+def metadata_of(result, key="innomaint/asset_details") -> dict:
     events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
     return {k: getattr(v, "value", v) for k, v in events[0].materialization.metadata.items()}
 
@@ -36,7 +36,7 @@ def test_full_enrichment_writes_every_table_exactly(pipeline):
     assert count(engine, tables.raw_response) == n
     assert count(engine, tables.sync_log, tables.sync_log.c.status == "success") == n
     assert count(engine, tables.cmms_sync_log) == 1
-    assert inconsistent_assets(engine) == []
+    assert inconsistent(engine) == []
     meta = metadata_of(result)
     assert (meta["assets due"], meta["synced"], meta["failed"], meta["not found"]) == (n, n, 0, 0)
     assert checks_of(result)["innomaint_sync_errors"].passed
@@ -68,7 +68,7 @@ def test_second_pass_fetches_nothing_and_force_fetches_all(pipeline):
     assert count(engine, tables.asset_performance) == len(pipeline.asset_ids)  # no duplicates
     with engine.connect() as conn:
         assert set(conn.execute(select(tables.asset_master.c.sync_version)).scalars()) == {2}
-    assert inconsistent_assets(engine) == []
+    assert inconsistent(engine) == []
 
 
 def test_faults_and_rate_limit_then_retry_reaches_every_existing_asset(pipeline):
@@ -101,7 +101,7 @@ def test_faults_and_rate_limit_then_retry_reaches_every_existing_asset(pipeline)
     with engine.connect() as conn:
         final = dict(conn.execute(select(tables.asset_master.c.cmms_asset_id, tables.asset_master.c.last_sync_status)).all())
     assert {i for i, s in final.items() if s == "success"} == set(pipeline.asset_ids) - missing
-    assert inconsistent_assets(engine) == []
+    assert inconsistent(engine) == []
     assert count(engine, tables.asset_performance) == len(pipeline.asset_ids) - 3
 
 
@@ -175,7 +175,8 @@ def test_consistency_check_names_a_half_written_asset(pipeline):
         conn.execute(tables.workorder_summary.delete().where(
             (tables.workorder_summary.c.cmms_asset_id == victim) & (tables.workorder_summary.c.period_type == "upto")
         ))
-    assert inconsistent_assets(engine) == [(victim, "master v1, performance v1, work orders 1 rows v1..v1, response v1")]
+    assert inconsistent(engine) == [(victim, "state v1, ic3_innomaint_raw_response 1/1 rows v1, ic3_asset_performance "
+                                             "1/1 rows v1, ic3_workorder_summary 1/2 rows v1")]
     result = pipeline.enrich(pipeline.partition_keys[:1])
     check = checks_of(result)["innomaint_rows_consistent"]
     assert not check.passed and victim in check.metadata["details"].value

@@ -5,9 +5,9 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select
 
 from ic3_pipeline.http_client import AdaptiveRateLimiter
-from ic3_pipeline.innomaint.enrich import BatchReport
-from ic3_pipeline.innomaint.store import SyncContext
-from ic3_pipeline.innomaint.sync_log import learned_rate_limit, record_batch
+from ic3_pipeline.sync.batch import BatchReport
+from ic3_pipeline.sync.attempts import SyncContext
+from ic3_pipeline.sync.sync_log import learned_rate_limit, record_batch
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline_tests.innomaint.test_enrichment import metadata_of
 
@@ -18,7 +18,7 @@ def record(engine, limit: float | None, *, api: str = API, status: str | None = 
            throttled: int = 1, batch: str = "b1", finished_ago: timedelta = timedelta(0)) -> None:
     report = BatchReport(due=10, synced=10, request_stats={"requests": requests, "throttled": throttled},
                          rate_limit_found=limit)
-    record_batch(engine, SyncContext(batch_id=batch), ["Site A"], report,
+    record_batch(engine, SyncContext(source="innomaint", sync_type="innomaint", batch_id=batch), ["Site A"], report,
                  datetime.now(timezone.utc) - finished_ago, api_base_url=api, status=status)
     if finished_ago:
         log = tables.cmms_sync_log
@@ -28,24 +28,25 @@ def record(engine, limit: float | None, *, api: str = API, status: str | None = 
 
 
 def test_the_latest_healthy_batch_against_the_same_api_is_remembered(engine):
-    assert learned_rate_limit(engine, API) is None  # nothing learned yet: slow start
+    assert learned_rate_limit(engine, "innomaint", API) is None  # nothing learned yet: slow start
     record(engine, 18.5, batch="older")
     record(engine, 21.0, batch="newer")
-    assert learned_rate_limit(engine, API) == 21.0
-    assert learned_rate_limit(engine, API + "/") == 21.0  # the same API, however the URL is spelled
-    assert learned_rate_limit(engine, "http://other-cmms.test") is None
+    assert learned_rate_limit(engine, "innomaint", API) == 21.0
+    assert learned_rate_limit(engine, "innomaint", API + "/") == 21.0  # the same API, however the URL is spelled
+    assert learned_rate_limit(engine, "innomaint", "http://other-cmms.test") is None
+    assert learned_rate_limit(engine, "innomaint_tenant_b", API) is None  # another source learns its own limit
 
 
 def test_batches_that_measured_no_limit_or_a_storm_or_long_ago_are_not_trusted(engine):
     record(engine, 20.0, batch="good", finished_ago=timedelta(days=1))
     record(engine, None, batch="never throttled")  # no 429: nothing was learned, the older limit still holds
-    assert learned_rate_limit(engine, API) == 20.0
+    assert learned_rate_limit(engine, "innomaint", API) == 20.0
     record(engine, 2.0, batch="storm", requests=100, throttled=40)  # 40 % answered 429: it measured the storm
     record(engine, 3.0, batch="systemic stop", status="failed")
-    assert learned_rate_limit(engine, API) == 20.0
+    assert learned_rate_limit(engine, "innomaint", API) == 20.0
     record(engine, 25.0, batch="stale", finished_ago=timedelta(days=8))
-    assert learned_rate_limit(engine, API) == 20.0
-    assert learned_rate_limit(engine, API, now=datetime.now(timezone.utc) + timedelta(days=7)) is None
+    assert learned_rate_limit(engine, "innomaint", API) == 20.0
+    assert learned_rate_limit(engine, "innomaint", API, now=datetime.now(timezone.utc) + timedelta(days=7)) is None
 
 
 def test_credentials_in_the_base_url_are_never_stored(engine):
@@ -53,7 +54,7 @@ def test_credentials_in_the_base_url_are_never_stored(engine):
     with engine.connect() as conn:
         stored = conn.execute(select(tables.cmms_sync_log.c.api_base_url)).scalar_one()
     assert stored == API
-    assert learned_rate_limit(engine, API) == 12.0
+    assert learned_rate_limit(engine, "innomaint", API) == 12.0
 
 
 def test_a_later_run_starts_at_the_limit_the_first_one_found(pipeline):

@@ -1,4 +1,4 @@
-"""Turning an asset-detail response into table rows (ic3_pipeline.innomaint.records).
+"""Turning an asset-detail response into table rows (ic3_pipeline.connectors.innomaint.records).
 
 The reference response is a literal copy of the one in shared/reference/innomaint-api.md. The property tests run
 the parser over records the simulator generates and recompute every expectation independently from the raw JSON.
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ic3_pipeline.innomaint.records import (
+from ic3_pipeline.connectors.innomaint.records import (
     MASTER_FIELDS,
     PERFORMANCE_FIELDS,
     PERIODS,

@@ -1,4 +1,4 @@
-"""The readers for the API's loosely typed values (ic3_pipeline.innomaint.values).
+"""The readers for the API's loosely typed values (ic3_pipeline.connectors.innomaint.values).
 
 Every reader maps null, a missing key, "" (or blanks) and the string "null" to None — never to 0 — and raises
 BadValue quoting the offending value for anything it cannot read.
@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import pytest
 
-from ic3_pipeline.innomaint.values import (
+from ic3_pipeline.connectors.innomaint.values import (
     BadValue,
     day_first_datetime,
     duration_hours,

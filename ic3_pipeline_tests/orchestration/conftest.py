@@ -19,40 +19,23 @@ from dagster import (
     partition_loading_context,
 )
 
-from ic3_pipeline.innomaint.assets import innomaint_enrichment
-from ic3_pipeline.innomaint.checks import innomaint_checks
-from ic3_pipeline.innomaint.jobs import enrich_job, full_refresh_job, sync_one_asset_job
-from ic3_pipeline.innomaint.resource import InnomaintResource
-from ic3_pipeline.innomaint.schedules import innomaint_resync
-from ic3_pipeline.innomaint.sensors import innomaint_new_sites, innomaint_retry_failed
-from ic3_pipeline.register.assets import asset_register
-from ic3_pipeline.register.checks import register_checks
-from ic3_pipeline.register.definitions import import_register_job
-from ic3_pipeline.register.sensors import register_drop_folder
+from ic3_pipeline.defs.register.definitions import defs as register_defs
+from ic3_pipeline.defs.status.definitions import defs as status_defs
 from ic3_pipeline.sandbox.innomaint_simulator import InnomaintSimulator, SimulatorConfig
-from ic3_pipeline.status.assets import sync_status_asset
+from ic3_pipeline.sync.retry_plan import RetryPolicySettings
 from ic3_pipeline.warehouse import ensure_schema, make_engine
-from ic3_pipeline.warehouse.resource import WarehouseResource
+from ic3_pipeline_tests.sources import INNOMAINT, api_resource, innomaint_spec, source_defs
 
 TOKEN = "orchestration-test-token-4be1"
 
 
-def build_defs(db_url: str, base_url: str, **innomaint_overrides) -> Definitions:
-    resources = {
-        "warehouse": WarehouseResource(database_url=db_url),
-        "innomaint": InnomaintResource(
-            base_url=base_url, api_token=TOKEN,
-            **{"initial_rate_per_s": 50.0, "timeout_s": 2.0, "max_attempts": 3, **innomaint_overrides},
-        ),
-    }
-    return Definitions(
-        assets=[asset_register, innomaint_enrichment, sync_status_asset],
-        asset_checks=[*register_checks, *innomaint_checks],
-        jobs=[import_register_job, enrich_job, full_refresh_job, sync_one_asset_job],
-        sensors=[register_drop_folder, innomaint_new_sites, innomaint_retry_failed],
-        schedules=[innomaint_resync],
-        resources=resources,
-    )
+def build_defs(db_url: str, base_url: str, *, retry: RetryPolicySettings | None = None,
+               **innomaint_overrides) -> Definitions:
+    """The code location as the project builds it — register, the innomaint source, status — on a test database and
+    a simulator (``retry``: the retry sensor's settings, else the defs.yaml's)."""
+    spec = innomaint_spec(retry=retry) if retry else INNOMAINT
+    resource = api_resource(spec, base_url, TOKEN, **{"max_attempts": 3, **innomaint_overrides})
+    return source_defs(db_url, spec, resource, register_defs, status_defs)
 
 
 @dataclass

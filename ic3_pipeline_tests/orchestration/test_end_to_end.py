@@ -1,21 +1,23 @@
 """The pipeline running itself, daemon-free: drop a register, tick, execute what is requested, retry until done."""
 
 import json
+from datetime import timedelta
 
 from click.testing import CliRunner
 from dagster import AssetKey, materialize
 from sqlalchemy import func, select
 
 from ic3_pipeline.cli import main
-from ic3_pipeline.innomaint.integrity import inconsistent_assets
+from ic3_pipeline_tests.sources import inconsistent
 from ic3_pipeline.register.validation import validate
 from ic3_pipeline.register.workbook import open_register
 from ic3_pipeline.sandbox.register_generator import write_sample_register
-from ic3_pipeline.status.assets import sync_status_asset
 from ic3_pipeline.status.queries import sync_status
 from ic3_pipeline.warehouse import tables
+from ic3_pipeline.sync.retry_plan import RetryPolicySettings
 from ic3_pipeline.warehouse.resource import WarehouseResource
 from ic3_pipeline_tests.orchestration.conftest import build_defs, simulator_for
+from ic3_pipeline_tests.sources import INNOMAINT
 
 MAX_RETRY_ROUNDS = 8
 
@@ -25,14 +27,14 @@ def statuses(engine) -> dict[str, str | None]:
         return dict(conn.execute(select(tables.asset_master.c.cmms_asset_id, tables.asset_master.c.last_sync_status)).all())
 
 
-def test_drop_tick_execute_retry_until_every_existing_asset_is_synced(orchestra, register_dir, monkeypatch):
+def test_drop_tick_execute_retry_until_every_existing_asset_is_synced(orchestra, register_dir):
     register = write_sample_register(register_dir / "register.xlsx", assets=90, sites=6, seed=11)
     sites = {r["cmms_asset_id"]: r["site_name"] for r in validate(open_register(register)).records()}
     missing = frozenset(sorted(sites)[:2])
-    monkeypatch.setenv("IC3_RETRY_BASE_COOLDOWN_S", "0")
     with simulator_for(sites, fault_rate=0.15, fault_kinds=("500", "503", "truncated", "reset", "status_false"),
                        missing_ids=missing) as simulator:
-        orchestra.defs = build_defs(orchestra.db_url, simulator.base_url, max_attempts=2)
+        orchestra.defs = build_defs(orchestra.db_url, simulator.base_url, max_attempts=2,
+                                    retry=RetryPolicySettings(base_cooldown=timedelta(0)))  # retry at once
 
         (import_request,) = orchestra.tick("register_drop_folder").run_requests
         assert orchestra.execute(import_request, "import_register").success
@@ -55,7 +57,7 @@ def test_drop_tick_execute_retry_until_every_existing_asset_is_synced(orchestra,
 
         final = statuses(engine)
         assert {i for i, s in final.items() if s == "success"} == set(sites) - missing
-        assert inconsistent_assets(engine) == []
+        assert inconsistent(engine) == []
         hits = simulator.stats()["hits"]
         assert all(hits[i] == 1 for i in missing)  # a 404 is never retried
         assert not orchestra.tick("innomaint_retry_failed").run_requests
@@ -94,11 +96,12 @@ def test_status_numbers_equal_the_tables(orchestra, register_dir, monkeypatch, t
     text = CliRunner().invoke(main, ["status"]).output
     assert "needing retry            1" in text and "not found                3" in text
 
-    result = materialize([sync_status_asset], instance=orchestra.instance,
-                         resources={"warehouse": WarehouseResource(database_url=orchestra.db_url)})
-    shown = result.get_asset_materialization_events()[0].materialization.metadata
-    assert (shown["synced"].value, shown["needing retry"].value, shown["not found"].value) == (36, 1, 3)
-    assert shown["synced %"].value == 90.0
+    for key in (AssetKey("sync_status"), INNOMAINT.status_key):  # the whole database's, and the source's
+        result = orchestra.defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=orchestra.instance, asset_selection=[key])
+        shown = result.get_asset_materialization_events()[0].materialization.metadata
+        assert (shown["synced"].value, shown["needing retry"].value, shown["not found"].value) == (36, 1, 3)
+        assert shown["synced %"].value == 90.0
 
 
 def test_sync_one_asset_job_from_the_launchpad(orchestra, register_dir):
@@ -110,17 +113,18 @@ def test_sync_one_asset_job_from_the_launchpad(orchestra, register_dir):
         (request,) = orchestra.tick("register_drop_folder").run_requests
         orchestra.execute(request, "import_register")
         register_keys = orchestra.instance.get_dynamic_partitions("sites")
-        result = orchestra.defs.resolve_job_def("sync_one_asset").execute_in_process(
-            instance=orchestra.instance, run_config={"ops": {"sync_asset": {"config": {"asset_id": target}}}}
+        result = orchestra.defs.resolve_job_def(INNOMAINT.one_asset_job).execute_in_process(
+            instance=orchestra.instance, run_config={"ops": {"sync_asset_innomaint": {"config": {"asset_id": target}}}}
         )
         assert result.success
         assert simulator.stats()["hits"] == {target: 1}
-        materialized = orchestra.instance.get_latest_materialization_event(AssetKey("innomaint_asset_details"))
+        materialized = orchestra.instance.get_latest_materialization_event(INNOMAINT.details_key)
         assert materialized.dagster_event.partition in register_keys
         assert statuses(orchestra.engine)[target] == "success"
 
-        missing = orchestra.defs.resolve_job_def("sync_one_asset").execute_in_process(
-            instance=orchestra.instance, run_config={"ops": {"sync_asset": {"config": {"asset_id": "no such asset"}}}},
+        missing = orchestra.defs.resolve_job_def(INNOMAINT.one_asset_job).execute_in_process(
+            instance=orchestra.instance,
+            run_config={"ops": {"sync_asset_innomaint": {"config": {"asset_id": "no such asset"}}}},
             raise_on_error=False,
         )
         assert not missing.success

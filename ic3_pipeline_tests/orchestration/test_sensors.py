@@ -5,14 +5,16 @@ import shutil
 import time
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import update
+from sqlalchemy import select
 
-from ic3_pipeline.innomaint.due import PartitionFailures, failed_partitions
-from ic3_pipeline.innomaint.retry_plan import RetryPolicySettings, plan_retries
+from ic3_pipeline.sync.due import PartitionFailures, failed_partitions
+from ic3_pipeline.sync.retry_plan import RetryPolicySettings, plan_retries
 from ic3_pipeline.register.importer import import_register
 from ic3_pipeline.register.partitions import register_site_partitions
 from ic3_pipeline.warehouse import tables
+from ic3_pipeline_tests.orchestration.conftest import build_defs
 from ic3_pipeline_tests.registers import row, write_register
+from ic3_pipeline_tests.sources import INNOMAINT
 
 
 def test_register_sensor_imports_each_content_once(orchestra, register_dir, tmp_path):
@@ -82,22 +84,30 @@ def test_retry_plan_cools_down_doubles_caps_and_limits_in_flight():
     assert [d.run_key for d in again][:1] == [decisions[0].run_key]  # same failure state, same run key
 
 
-def test_retry_sensor_waits_for_cooldown_and_never_requests_404s(orchestra, tmp_path, monkeypatch):
+def test_retry_sensor_waits_for_cooldown_and_never_requests_404s(orchestra, tmp_path):
     engine = orchestra.engine
     summary, _ = import_register(engine, write_register(tmp_path / "r.xlsx", [row("F-1", site="S1"), row("N-1", site="S2"), row("OK-1", site="S3")]))
     register_site_partitions(orchestra.instance, summary.site_partition_keys)
     just_now = datetime.now(timezone.utc)
+    asset = tables.asset_master
     with engine.begin() as conn:
-        conn.execute(update(tables.asset_master).where(tables.asset_master.c.cmms_asset_id == "F-1").values(
-            last_sync_status="error", last_sync_error="HTTP 503 after 3 attempts", consecutive_failures=1, last_attempt_at=just_now))
-        conn.execute(update(tables.asset_master).where(tables.asset_master.c.cmms_asset_id == "N-1").values(
-            last_sync_status="not_found", last_attempt_at=just_now - timedelta(days=1)))
-    assert [f.partition_key for f in failed_partitions(engine)] == ["S1"]
+        ids = dict(conn.execute(select(asset.c.cmms_asset_id, asset.c.asset_id)).all())
+        for state in [
+            {"source": "innomaint", "asset_id": ids["F-1"], "last_sync_status": "error", "consecutive_failures": 1,
+             "last_sync_error": "HTTP 503 after 3 attempts", "last_attempt_at": just_now, "updated_at": just_now},
+            {"source": "innomaint", "asset_id": ids["N-1"], "last_sync_status": "not_found",
+             "last_attempt_at": just_now - timedelta(days=1), "updated_at": just_now},
+            # another source's failure is not this source's to retry
+            {"source": "other_cmms", "asset_id": ids["OK-1"], "last_sync_status": "error", "consecutive_failures": 4,
+             "last_attempt_at": just_now - timedelta(days=1), "updated_at": just_now},
+        ]:
+            conn.execute(tables.sync_state.insert().values(**state))
+    assert [f.partition_key for f in failed_partitions(engine, "innomaint", None)] == ["S1"]
 
     waiting = orchestra.tick("innomaint_retry_failed")
     assert not waiting.run_requests and "S1: cooling down until" in waiting.skip_message
 
-    monkeypatch.setenv("IC3_RETRY_BASE_COOLDOWN_S", "0")
+    orchestra.defs = build_defs(orchestra.db_url, "http://127.0.0.1:9", retry=RetryPolicySettings(base_cooldown=timedelta(0)))
     (request,) = orchestra.tick("innomaint_retry_failed").run_requests
     assert request.partition_key == "S1" and request.tags["ic3/trigger"] == "retry"
 

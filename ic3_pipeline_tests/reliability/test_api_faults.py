@@ -13,7 +13,7 @@ MAX_ATTEMPTS = 8
 
 
 def details(result) -> dict:
-    event = next(e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "innomaint_asset_details")
+    event = next(e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "innomaint/asset_details")
     return {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
 
 

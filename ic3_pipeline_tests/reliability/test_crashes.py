@@ -10,7 +10,9 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 from sqlalchemy import create_engine, func, select, text
 
-from ic3_pipeline.innomaint.assets import POOL
+from ic3_pipeline_tests.sources import INNOMAINT
+
+POOL = INNOMAINT.pool_name
 from ic3_pipeline.register.importer import import_register
 from ic3_pipeline.runs import reap_dead_runs
 from ic3_pipeline.sandbox.register_generator import write_sample_register
@@ -71,9 +73,9 @@ def assert_killed_runs_reaped(home, killed: int) -> None:
 
 
 def assert_exact_or_partial(engine) -> None:
-    from ic3_pipeline.innomaint.integrity import inconsistent_assets
+    from ic3_pipeline_tests.sources import inconsistent
 
-    assert inconsistent_assets(engine) == []
+    assert inconsistent(engine) == []
 
 
 def test_killed_inside_a_database_transaction(pipeline, tmp_path):
@@ -104,9 +106,9 @@ def test_killed_inside_a_database_transaction(pipeline, tmp_path):
     transaction.rollback()
     blocker.close()
     wait_until(lambda: _gone(engine, blocked))  # the server has rolled the killed client's transaction back
-    from ic3_pipeline.innomaint.integrity import inconsistent_assets
+    from ic3_pipeline_tests.sources import inconsistent
 
-    assert inconsistent_assets(engine) == []  # the blocked asset's master update rolled back with its transaction
+    assert inconsistent(engine) == []  # the blocked asset's master update rolled back with its transaction
     assert synced(engine) == synced_before_kill
     assert pipeline.enrich().success
     assert_exact(engine, set(pipeline.asset_ids))

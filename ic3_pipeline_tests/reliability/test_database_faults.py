@@ -10,7 +10,7 @@ from dagster import instance_for_test, materialize
 from sqlalchemy import create_engine, func, select, text
 
 from ic3_pipeline.cli import main
-from ic3_pipeline.innomaint.integrity import inconsistent_assets
+from ic3_pipeline_tests.sources import inconsistent
 from ic3_pipeline.register.assets import asset_register
 from ic3_pipeline.warehouse import DatabaseUnavailable, connected_engine, tables
 from ic3_pipeline.warehouse.resource import WarehouseResource
@@ -66,7 +66,7 @@ def test_connection_killed_mid_run_fails_cleanly_and_next_run_completes(pipeline
     killer.join(timeout=60)
     admin.dispose()
     engine = pipeline.engine
-    assert inconsistent_assets(engine) == []
+    assert inconsistent(engine) == []
     if not result.success:
         messages = [e.step_failure_data.user_failure_data for e in result.get_step_failure_events()]
         assert any(m is not None and m.description.startswith("Database error") for m in messages)

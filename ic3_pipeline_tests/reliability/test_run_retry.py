@@ -35,10 +35,7 @@ from dagster._daemon.monitoring import execute_concurrency_slots_iteration
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 from sqlalchemy import Engine, select
 
-from ic3_pipeline.innomaint.assets import POOL
-from ic3_pipeline.innomaint.jobs import ENRICH_JOB, ONE_ASSET_JOB
-from ic3_pipeline.innomaint.launch import RANGE_END_TAG, RANGE_START_TAG, range_tags
-from ic3_pipeline.innomaint.resource import BASE_URL_ENV, TOKEN_ENV
+from ic3_pipeline.sync.partitions import RANGE_END_TAG, RANGE_START_TAG, range_tags
 from ic3_pipeline.register.importer import import_register
 from ic3_pipeline.register.partitions import register_site_partitions
 from ic3_pipeline.runs import INSTANCE_TEMPLATE
@@ -47,6 +44,10 @@ from ic3_pipeline.warehouse import ensure_schema, make_engine, tables
 from ic3_pipeline.warehouse.engine import DATABASE_URL_ENV, PROJECT_ROOT
 from ic3_pipeline_tests.innomaint.conftest import TOKEN
 from ic3_pipeline_tests.reliability.conftest import assert_exact
+from ic3_pipeline_tests.sources import INNOMAINT
+
+POOL, ENRICH_JOB, ONE_ASSET_JOB = INNOMAINT.pool_name, INNOMAINT.enrich_job, INNOMAINT.one_asset_job
+BASE_URL_ENV, TOKEN_ENV = INNOMAINT.base_url_env, INNOMAINT.secrets["token"]
 
 LOCATION = "ic3_pipeline"
 REPOSITORY = "__repository__"  # the repository Dagster makes of a module's `defs`
@@ -287,7 +288,7 @@ def test_a_crashed_run_is_relaunched_and_resumes(deployment: Deployment):
 def test_a_run_failed_by_its_own_step_is_not_relaunched(deployment: Deployment):
     """``retry_on_asset_or_op_failure: false``: a step failure (here: a one-asset sync of an id the database does not
     hold, refused without retries) is the step's own retry policy's business, so Dagster does not launch the run again."""
-    unknown_asset = {"ops": {"sync_asset": {"config": {"asset_id": "NO-SUCH"}}}}
+    unknown_asset = {"ops": {"sync_asset_innomaint": {"config": {"asset_id": "NO-SUCH"}}}}
     run = deployment.launch(ONE_ASSET_JOB, tags={}, run_config=unknown_asset)
     wait_for(lambda: deployment.status(run.run_id) == DagsterRunStatus.FAILURE, "the run to fail", 60)
     assert deployment.will_retry(run.run_id) == "false"

@@ -2,20 +2,24 @@
 
 import asyncio
 import json
+from dataclasses import replace
 
 from openpyxl import Workbook
 from sqlalchemy import select
 
 from ic3_pipeline.http_client import HttpPolicy
-from ic3_pipeline.innomaint.client import InnomaintClient
-from ic3_pipeline.innomaint.enrich import enrich_assets
-from ic3_pipeline.innomaint.integrity import inconsistent_assets
-from ic3_pipeline.innomaint.records import parse_asset_detail, parse_body
-from ic3_pipeline.innomaint.store import SyncContext, store_success
+from ic3_pipeline.connectors.innomaint.client import InnomaintClient
+from ic3_pipeline.sync.batch import sync_assets
+from ic3_pipeline_tests.sources import INNOMAINT, inconsistent
+from ic3_pipeline.connectors.innomaint.records import parse_asset_detail, parse_body
+from ic3_pipeline.sync.attempts import SyncContext, store_success
+from ic3_pipeline.sync.connector import FetchOutcome
 from ic3_pipeline.register.importer import import_register
 from ic3_pipeline.register.problems import RegisterRejected
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline_tests.innomaint.conftest import TOKEN
+
+CONTEXT = SyncContext(source=INNOMAINT.source, sync_type=INNOMAINT.connector_name)
 
 HOSTILE = [
     "x'); DROP TABLE ic3_asset_master; --",
@@ -35,7 +39,8 @@ def test_hostile_api_strings_are_stored_verbatim(pipeline):
     body = json.dumps(document).encode()
     record = parse_asset_detail(parse_body(body), asset_id)
     engine = pipeline.engine
-    store_success(engine, record, body, http_status=200, attempts=1, context=SyncContext())
+    outcome = FetchOutcome(asset_id, "success", attempts=1, http_status=200, record=record, body=body)
+    store_success(engine, INNOMAINT.connector, outcome, CONTEXT)
     with engine.connect() as conn:
         master = conn.execute(select(tables.asset_master).where(tables.asset_master.c.cmms_asset_id == asset_id)).one()
         building = conn.execute(select(tables.building.c.building_name).where(tables.building.c.building_id == master.building_id)).scalar_one()
@@ -58,8 +63,9 @@ def test_two_overlapping_runs_of_one_partition_lose_no_update(pipeline):
         async with InnomaintClient(pipeline.simulator.base_url, TOKEN, policy) as a, \
                 InnomaintClient(pipeline.simulator.base_url, TOKEN, policy) as b:
             return await asyncio.gather(
-                enrich_assets(a, engine, pipeline.asset_ids, context=SyncContext(batch_id="a")),
-                enrich_assets(b, engine, list(reversed(pipeline.asset_ids)), context=SyncContext(batch_id="b")),
+                sync_assets(a, INNOMAINT.connector, engine, pipeline.asset_ids, context=replace(CONTEXT, batch_id="a")),
+                sync_assets(b, INNOMAINT.connector, engine, list(reversed(pipeline.asset_ids)),
+                            context=replace(CONTEXT, batch_id="b")),
             )
 
     first, second = asyncio.run(both())
@@ -71,7 +77,7 @@ def test_two_overlapping_runs_of_one_partition_lose_no_update(pipeline):
     assert versions == {2}
     assert len(perf) == len(set(perf)) == len(pipeline.asset_ids)
     assert len(logged) == 2 * len(pipeline.asset_ids)
-    assert inconsistent_assets(engine) == []
+    assert inconsistent(engine) == []
 
 
 def _workbook(path, header_rows, rows, merge=None):

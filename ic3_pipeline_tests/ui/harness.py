@@ -32,7 +32,8 @@ VIEWPORT = {"width": 1440, "height": 960}
 GROUPS = ("register", "innomaint", "status")
 ASSETS = {
     "register": ("asset_register",),
-    "innomaint": ("innomaint_asset_details", "asset_performance", "workorder_summary"),
+    # The graph names an asset by the last part of its key (innomaint/asset_details -> asset_details).
+    "innomaint": ("asset_details", "asset_performance", "workorder_summary", "sync_status"),
     "status": ("sync_status",),
 }
 # What the UI remembers in the browser: navigation collapsed, every asset group of the global graph expanded.

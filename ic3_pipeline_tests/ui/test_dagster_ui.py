@@ -52,7 +52,7 @@ def test_asset_graph_shows_every_group_with_partitions_and_checks(page, ui, arti
 def test_enrichment_partitions_page_shows_every_site_materialized(page, ui, ui_instance, artifacts):
     keys = site_keys(ui_instance)
     assert len(keys) == SITES
-    harness.open_partitions(page, ui.url, "innomaint_asset_details", partition=keys[0])
+    harness.open_partitions(page, ui.url, "innomaint/asset_details", partition=keys[0])
     assert visible(page, f"Materialized ({SITES})")
     assert visible(page, "Failed (0)") and visible(page, "Missing (0)")
     for key in keys:
@@ -73,7 +73,7 @@ def test_enrichment_run_logs(page, ui, ui_instance, artifacts):
 
 
 def test_asset_page_shows_description_row_count_columns_owner_and_kinds(page, ui):
-    page.goto(f"{ui.url}/assets/innomaint_asset_details")
+    page.goto(f"{ui.url}/assets/innomaint/asset_details")
     assert visible(page, "Row count")
     assert visible(page, str(ASSETS))  # ic3_asset_master holds the register's assets
     assert visible(page, re.compile("Each register asset's Innomaint detail"))
@@ -90,7 +90,7 @@ def test_checks_have_names_descriptions_and_results(page, ui, artifacts):
     for check in ("asset_ids_unique", "assets_have_site", "criticality_allowed"):
         assert visible(page, check)
     assert page.get_by_text("Succeeded", exact=True).count() >= 3
-    harness.open_checks(page, ui.url, "innomaint_asset_details")
+    harness.open_checks(page, ui.url, "innomaint/asset_details")
     for check in ("innomaint_sync_errors", "assets_known_to_innomaint", "innomaint_rows_consistent"):
         assert visible(page, check)
     assert visible(page, re.compile("No half-written asset|No asset of the run failed|Every asset of the run exists"))

@@ -1,0 +1,166 @@
+"""The ``ic3`` command group: the pipeline from a terminal.
+
+Each command that changes data runs as a Dagster run on the instance at ``DAGSTER_HOME`` (default: ``.dagster_home``
+in the project), so the UI shows it like any other run. Heavy imports wait until a command needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """ic3_pipeline: keep the asset database in sync with every configured CMMS."""
+    _log_progress_to_terminal()
+
+
+def _log_progress_to_terminal() -> None:
+    """Progress lines on stderr; per-request details stay in the run's event log (the UI), not the terminal."""
+    logger = logging.getLogger("ic3_pipeline.progress")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+@main.command("sample-register")
+@click.option("--assets", default=2957, show_default=True, help="Number of assets.")
+@click.option("--sites", default=60, show_default=True, help="Number of sites (partitions).")
+@click.option("--seed", default=7, show_default=True, help="Same seed, same register.")
+@click.option("--out", "out", default="register.xlsx", show_default=True, type=click.Path(dir_okay=False))
+def sample_register(assets: int, sites: int, seed: int, out: str) -> None:
+    """Write a realistic sample register (.xlsx)."""
+    from ic3_pipeline.sandbox.register_generator import write_sample_register
+
+    if assets < 1 or sites < 1:
+        raise click.BadParameter("--assets and --sites must be at least 1")
+    path = write_sample_register(out, assets=assets, sites=min(sites, assets), seed=seed)
+    click.echo(f"Wrote {path} ({assets} assets, {min(sites, assets)} sites, seed {seed})")
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sheet", default=None, help="Sheet to read (default: 'Assets' if present, else the first).")
+def import_command(path: Path, sheet: str | None) -> None:
+    """Import an Excel register (materializes `asset_register`)."""
+    from ic3_pipeline.register.launch import import_register_file
+
+    sys.exit(import_register_file(path, sheet))
+
+
+@main.command("simulate")
+@click.argument("cmms", type=click.Choice(["innomaint"]))
+@click.option("--register", "register", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Register whose asset ids the simulated CMMS knows.")
+@click.option("--port", default=8765, show_default=True)
+@click.option("--token", default=None, help="Bearer token to require (default: $INNOMAINT_API_TOKEN, else 'sim-token').")
+@click.option("--rate-limit", type=float, default=None, help="Requests/s accepted before answering 429 (default: none).")
+@click.option("--latency-ms", type=float, default=0.0, show_default=True)
+@click.option("--fault-rate", type=float, default=0.0, show_default=True, help="Share of requests given an injected fault.")
+@click.option("--missing-fraction", type=float, default=0.0, show_default=True, help="Share of ids answered 404.")
+@click.option("--seed", default=7, show_default=True)
+def simulate(cmms: str, register: Path, port: int, token: str | None, rate_limit: float | None, latency_ms: float,
+             fault_rate: float, missing_fraction: float, seed: int) -> None:
+    """Serve a CMMS simulator on 127.0.0.1 (test and demo equipment)."""
+    import os
+
+    from ic3_pipeline.register.launch import register_sites
+    from ic3_pipeline.sandbox.innomaint_simulator import SimulatorConfig, serve
+
+    sites = register_sites(register)
+    config = SimulatorConfig(
+        token=token or os.environ.get("INNOMAINT_API_TOKEN") or SimulatorConfig.token,
+        rate_limit=rate_limit, latency_ms=latency_ms, fault_rate=fault_rate, missing_fraction=missing_fraction, seed=seed,
+    )
+    serve(list(sites), config, port=port, sites=sites)
+
+
+@main.command("sync")
+@click.argument("source", required=False)
+@click.option("--all", "all_sites", is_flag=True, help="Every site.")
+@click.option("--site", default=None, help="One site (its name or partition key).")
+@click.option("--asset", "asset_id", default=None, help="One asset id (always fetched, due or not).")
+@click.option("--force", is_flag=True, help="Re-fetch every asset, due or not.")
+@click.option("--sites-per-run", default=None, type=click.IntRange(1, 1000),
+              help="Sites batched into one run (default: the source's sites_per_run, 100).")
+def sync(source: str | None, all_sites: bool, site: str | None, asset_id: str | None, force: bool,
+         sites_per_run: int | None) -> None:
+    """Sync what is due from SOURCE (default: every configured source), as Dagster runs.
+
+    Exit status 1 when assets failed. Without SOURCE, a source whose environment (base URL, secrets) is not set is
+    skipped with a note.
+    """
+    if sum(bool(x) for x in (all_sites, site, asset_id)) != 1:
+        raise click.UsageError("Give exactly one of --all, --site SITE, --asset ID.")
+    from ic3_pipeline.cli.sync import SyncRequest, run_sync
+
+    request = SyncRequest(all_sites=all_sites, site=site, asset_id=asset_id, force=force, sites_per_run=sites_per_run)
+    sys.exit(run_sync(source, request))
+
+
+@main.command("status")
+@click.argument("source", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(source: str | None, as_json: bool) -> None:
+    """Sync status from the database: total, synced, needing retry, not found, never synced, stale, last batches —
+    for the whole database and each source, or for SOURCE only."""
+    from ic3_pipeline.cli.status import print_status
+
+    print_status(source, as_json=as_json)
+
+
+@main.group("db")
+def db() -> None:
+    """The target database's schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to this release's schema (every run also does this once per process)."""
+    from ic3_pipeline.cli.database import upgrade
+
+    sys.exit(upgrade())
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and whether it is up to date."""
+    from ic3_pipeline.cli.database import current
+
+    sys.exit(current())
+
+
+@main.command("demo")
+@click.option("--assets", default=2957, show_default=True)
+@click.option("--sites", default=60, show_default=True)
+def demo(assets: int, sites: int) -> None:
+    """Run the whole pipeline end to end on the embedded defaults (SQLite, sample register, local simulator)."""
+    from ic3_pipeline.demo import run_demo
+
+    sys.exit(run_demo(assets=assets, sites=sites))
+
+
+def run() -> None:
+    """The console script: expected failures (an unreachable database) end in one clear line, not a traceback."""
+    from ic3_pipeline.warehouse import DatabaseUnavailable
+
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except DatabaseUnavailable as error:
+        click.echo(str(error), err=True)
+        sys.exit(2)

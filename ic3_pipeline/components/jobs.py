@@ -1,0 +1,88 @@
+"""A source's jobs: its sync (partitioned), a full refresh, and one asset on demand.
+
+All run in-process: the work is API-bound asyncio inside one step, and a step subprocess would add ~2 s per run.
+"""
+
+
+from dagster import (
+    AssetMaterialization,
+    AssetsDefinition,
+    AssetSelection,
+    Config,
+    Failure,
+    JobDefinition,
+    OpExecutionContext,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+)
+from pydantic import Field
+
+from ic3_pipeline.components.source import SourceSpec
+from ic3_pipeline.components.sync_step import EnrichmentConfig, run_batch, run_metadata
+from ic3_pipeline.sync.due import partition_keys_of
+
+
+def build_sync_jobs(spec: SourceSpec, step: AssetsDefinition) -> list:
+    display = spec.connector.display_name
+    enrich = define_asset_job(
+        spec.enrich_job,
+        selection=AssetSelection.assets(step),
+        description=f"Fetch the due assets of the selected sites from {display} ({spec.source}) and write the "
+        "connector's tables. Config `force: true` re-fetches everything; `asset_ids` limits the run to some assets.",
+        executor_def=in_process_executor,
+    )
+    full_refresh = define_asset_job(
+        spec.full_refresh_job,
+        selection=AssetSelection.assets(step),
+        description="Re-fetch every asset of the selected sites, due or not (backfill all partitions for a full refresh).",
+        config=spec.enrich_run_config(force=True),
+        executor_def=in_process_executor,
+    )
+    return [enrich, full_refresh, _one_asset_job(spec)]
+
+
+class OneAssetConfig(Config):
+    asset_id: str = Field(description="The register's asset id, e.g. 'Delhi Cantt Naraina_BP_01'.")
+
+
+def _one_asset_job(spec: SourceSpec) -> JobDefinition:
+    tables = [spec.key(table.name) for table in spec.connector.tables]
+
+    @op(
+        name=f"sync_asset_{spec.source}",
+        pool=spec.pool_name,
+        required_resource_keys={"warehouse", spec.resource_key},
+        description=f"Fetch one asset from {spec.connector.display_name} ({spec.source}) now, due or not, and write "
+        "its rows.",
+    )
+    def sync_asset(context: OpExecutionContext, config: OneAssetConfig):
+        engine = context.resources.warehouse.engine()
+        key = partition_keys_of(engine, [config.asset_id]).get(config.asset_id)
+        if key is None:
+            raise Failure(f"No asset {config.asset_id!r} in ic3_asset_master: import a register that has it.",
+                          allow_retries=False)
+        partitioned = spec.partitioning.partitioned
+        if partitioned and spec.partitioning.scope is not None and key not in spec.partitioning.scope:
+            raise Failure(f"Asset {config.asset_id!r} is at site {key!r}, which source {spec.source!r} does not "
+                          "cover (its partitions in defs.yaml).", allow_retries=False)
+        report = run_batch(context, spec, engine, getattr(context.resources, spec.resource_key),
+                           [key] if partitioned else None, EnrichmentConfig(force=True, asset_ids=[config.asset_id]))
+        partition = key if partitioned else None
+        context.log_event(AssetMaterialization(asset_key=tables[0], partition=partition,
+                                               metadata=run_metadata(report, key)))
+        if report.synced:
+            for asset_key in tables[1:]:
+                context.log_event(AssetMaterialization(asset_key=asset_key, partition=partition))
+        if report.failures:
+            outcome = report.failures[0]
+            raise Failure(f"{config.asset_id}: {outcome.status}: {outcome.error}",
+                          allow_retries=outcome.status == "error")
+
+    @job(name=spec.one_asset_job, executor_def=in_process_executor,
+         description=f"Sync one asset from {spec.source} on demand (config: asset_id).")
+    def sync_one_asset():
+        sync_asset()
+
+    return sync_one_asset

@@ -1,1 +1,0 @@
-"""Innomaint: the asset-detail client and its records (plain Python), and the Dagster assets that enrich the register."""

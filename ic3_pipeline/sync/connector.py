@@ -1,0 +1,144 @@
+"""What a source provides to the engine: the connector protocol.
+
+The engine (this package) decides what is due, runs a batch concurrently under one rate limiter, keeps each asset's
+state per source, writes each asset in its own transaction and checks that nothing is half-written. A connector
+supplies only what is its CMMS's own: how to ask for one asset and read the answer (:class:`EntityClient`), which
+tables it writes and how (:meth:`EntityConnector.write`). Connectors live in ``ic3_pipeline.connectors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import Column, Connection, Table
+
+from ic3_pipeline.http_client import HttpPolicy, ResilientClient
+
+Status = Literal["success", "error", "not_found"]
+
+
+class AuthenticationFailed(RuntimeError):
+    """The API refused the credentials: no asset can be fetched, so the batch stops (and no asset is blamed)."""
+
+
+@dataclass
+class FetchOutcome:
+    """One asset's answer, already classified: never an exception per asset."""
+
+    asset_id: str  # the register's id (``ic3_asset_master.cmms_asset_id``)
+    status: Status
+    attempts: int
+    http_status: int | None = None
+    record: Any = None  # the connector's parsed record (success only)
+    body: bytes | None = None  # the body exactly as received
+    error: str | None = None
+    transient: bool = False  # the failure was the API's or the network's (counts toward "API down")
+    warnings: list[str] = field(default_factory=list)  # optional values stored as NULL, and why
+
+
+class EntityClient(Protocol):
+    """An open client for one batch; ``http`` carries the shared limiter and request counters."""
+
+    http: ResilientClient
+
+    async def fetch(self, asset_id: str) -> FetchOutcome:
+        """Fetch and parse one asset. Raises only :class:`AuthenticationFailed`."""
+        ...
+
+    async def __aenter__(self) -> EntityClient: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A source's secrets for one batch, and the environment variable each came from (for messages, never values)."""
+
+    values: Mapping[str, str]
+    env_names: Mapping[str, str]
+
+    def get(self, name: str) -> str:
+        return self.values.get(name) or ""
+
+    def where(self, name: str) -> str:
+        """``INNOMAINT_API_TOKEN``: what to tell a person to check."""
+        return self.env_names.get(name, name)
+
+    def __repr__(self) -> str:
+        return f"Credentials({', '.join(f'{k}=${v}' for k, v in self.env_names.items())})"
+
+
+@dataclass(frozen=True)
+class WriteKeys:
+    """Who the rows belong to: the asset's surrogate and register ids, and the version this write stamps them with."""
+
+    asset_id: int
+    cmms_asset_id: str
+    sync_version: int
+    synced_at: datetime
+
+
+@dataclass(frozen=True)
+class VersionedTable:
+    """A table the connector writes per asset, each row stamped with the asset's ``sync_version``.
+
+    ``rows_per_asset`` rows per synced asset, found by ``asset_column`` (``asset_id`` or ``cmms_asset_id``): the
+    integrity check holds every synced asset to exactly that, at exactly its version.
+    """
+
+    table: Table
+    rows_per_asset: int = 1
+    asset_column: str = "asset_id"
+
+    @property
+    def key(self) -> Column:
+        return self.table.c[self.asset_column]
+
+
+@dataclass(frozen=True)
+class TableAsset:
+    """One Dagster asset the connector's step materializes: ``<source>/<name>``, backed by ``table``."""
+
+    name: str
+    table: Table
+    description: str
+    rows_per_asset: int = 1  # rows a synced asset adds to ``table`` (the metadata's "rows written")
+
+
+class EntityConnector(Protocol):
+    """A CMMS whose API answers one asset per call (e.g. an asset-detail endpoint)."""
+
+    name: str  # the connector's name; also the ``sync_type`` of the users' log tables
+    display_name: str  # how messages name the CMMS ("Innomaint")
+    secrets: Mapping[str, str]  # secret name -> what it is, e.g. {"token": "bearer token"}
+    tables: Sequence[TableAsset]  # the first is the asset the step's checks attach to
+    versioned_tables: Sequence[VersionedTable]
+    mirrors_asset_master: bool  # keep the users' sync columns on ic3_asset_master filled for this connector
+
+    def open_client(self, base_url: str, credentials: Credentials, policy: HttpPolicy) -> EntityClient:
+        """A client for one batch (raise :class:`AuthenticationFailed` when a secret is missing)."""
+        ...
+
+    def asset_master_values(self, record: Any) -> Mapping[str, Any]:
+        """The ``ic3_asset_master`` columns this connector owns, from one record (may be empty)."""
+        ...
+
+    def write(self, conn: Connection, record: Any, body: bytes, *, http_status: int, keys: WriteKeys) -> None:
+        """Write one record's rows (``versioned_tables`` stamped with ``keys.sync_version``) in ``conn``'s transaction."""
+        ...
+
+
+__all__ = [
+    "AuthenticationFailed",
+    "Credentials",
+    "EntityClient",
+    "EntityConnector",
+    "FetchOutcome",
+    "Status",
+    "TableAsset",
+    "VersionedTable",
+    "WriteKeys",
+]

@@ -1,0 +1,309 @@
+"""Baseline: the schema of release f7c3f43, the last one before Alembic.
+
+Databases written before Alembic carry no ``alembic_version``; they start here. This step is additive and
+idempotent, like the release's own ``ensure_schema``: on an empty database it creates the release's tables, on a
+database of that release it changes nothing, and on an older one it adds the tables, columns and indexes the release
+had added since (so every pre-Alembic database reaches exactly the release's schema). The tables are frozen copies:
+later schema changes are later revisions, never edits here.
+
+Revision ID: 0001_release_f7c3f43
+Revises:
+Create Date: 2026-12-02
+"""
+
+from alembic import op
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    inspect,
+    text,
+)
+from sqlalchemy.schema import CreateColumn, CreateIndex
+
+revision = "0001_release_f7c3f43"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+metadata = MetaData()  # the release's schema, frozen
+
+ID = String(255)
+NAME = String(255)
+
+
+def _name_master(table_name: str, id_column: str, name_column: str, *extra: Column) -> Table:
+    """A master resolved by name from the register: surrogate id, unique name."""
+    return Table(
+        table_name,
+        metadata,
+        Column(id_column, Integer, primary_key=True, autoincrement=True),
+        Column(name_column, NAME, nullable=False, unique=True),
+        *extra,
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+customer_master = _name_master("ic3_customer_master", "customer_id", "customer_name")
+location_master = _name_master(
+    "ic3_location_master",
+    "location_id",
+    "location_name",
+    # The Dagster partition key of this site; stable and safe (no commas, brackets, pipes), see register.sites.
+    Column("partition_key", NAME, nullable=False, unique=True),
+    Column("customer_id", Integer, ForeignKey("ic3_customer_master.customer_id")),
+)
+category_master = _name_master("ic3_category_master", "category_id", "category_name")
+group_master = _name_master("ic3_group_master", "group_id", "group_name")
+manufacturer_master = _name_master("ic3_manufacturer_master", "manufacturer_id", "manufacturer_name")
+
+asset_master = Table(
+    "ic3_asset_master",
+    metadata,
+    Column("asset_id", Integer, primary_key=True, autoincrement=True),
+    Column("cmms_asset_id", ID, nullable=False, unique=True),
+    # --- from the register --------------------------------------------------------------------------------------
+    Column("asset_name", Text),
+    Column("site_name", NAME),
+    Column("customer_name", NAME),
+    Column("category_name", NAME),
+    Column("group_name", NAME),
+    Column("manufacturer_name", NAME),
+    Column("model", Text),
+    Column("criticality", String(64)),  # the register's value until the API overrides it
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("address", Text),
+    Column("installation_date", Date),
+    Column("amc_id", String(128)),
+    Column("contract_start_date", Date),
+    Column("contract_end_date", Date),
+    Column("report_sequence_no", Integer),
+    Column("customer_id", Integer, ForeignKey("ic3_customer_master.customer_id")),
+    Column("location_id", Integer, ForeignKey("ic3_location_master.location_id")),
+    Column("category_id", Integer, ForeignKey("ic3_category_master.category_id")),
+    Column("group_id", Integer, ForeignKey("ic3_group_master.group_id")),
+    Column("manufacturer_id", Integer, ForeignKey("ic3_manufacturer_master.manufacturer_id")),
+    Column("register_hash", String(64)),  # hash of the register columns: re-imports touch changed rows only
+    Column("register_file", Text),
+    Column("imported_at", DateTime(timezone=True)),
+    # --- from the CMMS (Innomaint asset detail) ---------------------------------------------------------------------
+    Column("cmms_internal_id", BigInteger),  # data.id
+    Column("traceability_id", BigInteger),  # data.traceid
+    Column("barcode", Text),
+    Column("capacity_rating", String(128)),
+    Column("cmms_customer_id", BigInteger),
+    Column("cmms_customer_name", Text),
+    Column("cmms_location_id", BigInteger),
+    Column("cmms_location_name", Text),
+    Column("building_id", BigInteger),
+    Column("floor_id", BigInteger),
+    Column("department_id", BigInteger),
+    Column("asset_building_id", BigInteger),
+    Column("asset_floor_id", BigInteger),
+    Column("asset_department_id", BigInteger),
+    Column("fk_customers_equipment_mapping_id", BigInteger),
+    Column("customers_locations_serialnumber_mapping_id", BigInteger),
+    Column("customer_traceability_id", BigInteger),
+    Column("customer_model_id", BigInteger),
+    Column("location_traceability_id", BigInteger),
+    Column("location_model_id", BigInteger),
+    Column("in_charge_person", Text),
+    Column("ticketcount", Integer),
+    Column("schedulecount", Integer),
+    Column("schedule_configured", Integer),
+    Column("schedule_initiate", Integer),
+    Column("iot_device_mapped", Integer),
+    Column("status", Integer),
+    Column("asset_live_status", Integer),
+    Column("mapping_status", String(64)),  # untyped in the API; labels such as "Mapped" are kept as sent
+    Column("traceability_status", String(64)),
+    Column("year_of_manufacturing", Integer),
+    Column("is_loaner", Integer),
+    Column("is_ble_tracking", Integer),
+    Column("is_rfid_tracking", Integer),
+    Column("is_qr_tracking", Integer),
+    Column("is_tracking_enabled", Integer),
+    Column("cmms_installation_date", Text),
+    Column("traceability_updated_on", Text),
+    # --- sync bookkeeping -------------------------------------------------------------------------------------------
+    Column("last_synced_at", DateTime(timezone=True)),  # last successful sync
+    Column("sync_version", Integer, nullable=False, default=0, server_default="0"),  # +1 per successful sync
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("last_sync_status", String(16)),  # success | error | not_found
+    Column("last_sync_error", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("updated_at", DateTime(timezone=True)),
+    Index("ix_ic3_asset_master_location_id", "location_id"),
+    Index("ix_ic3_asset_master_last_sync_status", "last_sync_status"),
+)
+
+building = Table(
+    "ic3_building",
+    metadata,
+    Column("building_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("customer_id", BigInteger),
+    Column("building_name", Text),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+floor_master = Table(
+    "ic3_floor_master",
+    metadata,
+    Column("floor_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("floor_name", Text),
+    Column("location_id", BigInteger),
+    Column("asset_floor_id", BigInteger),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+department_master = Table(
+    "ic3_department_master",
+    metadata,
+    Column("department_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("department_name", Text),
+    Column("floor_id", BigInteger),
+    Column("location_id", BigInteger),
+    Column("asset_department_id", BigInteger),
+    Column("updated_at", DateTime(timezone=True)),
+)
+
+raw_response = Table(
+    "ic3_innomaint_raw_response",
+    metadata,
+    Column("cmms_asset_id", ID, primary_key=True),
+    Column("payload", Text, nullable=False),  # the body exactly as received
+    Column("payload_sha256", String(64), nullable=False),
+    Column("http_status", Integer, nullable=False),
+    Column("fetched_at", DateTime(timezone=True), nullable=False),
+    Column("sync_version", Integer, nullable=False),
+)
+
+asset_performance = Table(
+    "ic3_asset_performance",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer, ForeignKey("ic3_asset_master.asset_id"), nullable=False, unique=True),
+    Column("cmms_asset_id", ID, nullable=False),
+    Column("equipments_name", Text),
+    Column("equipment_model_name", Text),
+    Column("criticality_type_label", Text),
+    Column("total_ticket", Integer),
+    Column("mttr", String(32)),
+    Column("mttr_hours", Float),
+    Column("mtbf", String(32)),
+    Column("mtbf_hours", Float),
+    Column("availability", String(32)),
+    Column("availability_pct", Float),
+    Column("total_ticket_breakdown_hrs", String(32)),
+    Column("total_ticket_breakdown_hours", Float),
+    Column("total_schedule_breakdown_hrs", String(32)),
+    Column("total_schedule_breakdown_hours", Float),
+    Column("asset_created_date", String(32)),
+    Column("asset_created_at", DateTime),
+    Column("total_actual_hrs", String(32)),
+    Column("total_actual_hours", Float),
+    Column("sync_version", Integer, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+workorder_summary = Table(
+    "ic3_workorder_summary",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer, ForeignKey("ic3_asset_master.asset_id"), nullable=False),
+    Column("cmms_asset_id", ID, nullable=False),
+    Column("period_type", String(16), nullable=False),  # upto | last_year
+    Column("work_estimate_count", Integer),
+    Column("work_estimate_cost", Numeric(16, 2)),
+    Column("schedule_count", Integer),
+    Column("schedule_cost", Numeric(16, 2)),
+    Column("ticket_count", Integer),
+    Column("ticket_cost", Numeric(16, 2)),
+    Column("sync_version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("asset_id", "period_type", name="uq_ic3_workorder_summary_asset_period"),
+)
+
+sync_log = Table(
+    "ic3_sync_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("serialnumber", ID, nullable=False),
+    Column("sync_type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # success | error | not_found
+    Column("error_message", Text),
+    Column("http_status", Integer),
+    Column("attempts", Integer),
+    Column("batch_id", String(64)),
+    Column("run_id", String(64)),
+    Column("synced_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ic3_sync_log_serialnumber", "serialnumber", "synced_at"),
+)
+
+cmms_sync_log = Table(
+    "cmms_sync_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("batch_id", String(64), nullable=False, unique=True),
+    Column("sync_type", String(32), nullable=False),
+    Column("partition_key", Text),
+    Column("run_id", String(64)),
+    Column("status", String(16), nullable=False),  # success | partial | failed
+    Column("assets_due", Integer, nullable=False, default=0, server_default="0"),
+    Column("assets_synced", Integer, nullable=False, default=0, server_default="0"),
+    Column("assets_failed", Integer, nullable=False, default=0, server_default="0"),
+    Column("assets_not_found", Integer, nullable=False, default=0, server_default="0"),
+    Column("requests", Integer, nullable=False, default=0, server_default="0"),
+    Column("throttled", Integer, nullable=False, default=0, server_default="0"),
+    Column("retries", Integer, nullable=False, default=0, server_default="0"),
+    Column("duration_ms", Integer, nullable=False, default=0, server_default="0"),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    # The API this batch called and the request rate it found the API to accept (the limiter's ceiling; NULL when
+    # it never answered 429): the next batch against the same API starts just under it instead of re-learning it.
+    Column("api_base_url", Text),
+    Column("rate_limit_found", Float),
+)
+
+schema_version = Table(
+    "ic3_schema_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("migrated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def upgrade() -> None:
+    conn = op.get_bind()
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    for table in metadata.sorted_tables:
+        if table.name not in existing:
+            table.create(conn)
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                ddl = CreateColumn(column).compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE {conn.dialect.identifier_preparer.format_table(table)} ADD COLUMN {ddl}"))
+        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                conn.execute(CreateIndex(index))
+
+
+def downgrade() -> None:
+    raise RuntimeError("The baseline is not undone: it holds the users' tables.")
