@@ -100,9 +100,13 @@ def sync(source: str | None, all_sites: bool, site: str | None, asset_id: str | 
     if sum(bool(x) for x in (all_sites, site, asset_id)) != 1:
         raise click.UsageError("Give exactly one of --all, --site SITE, --asset ID.")
     from ic3_pipeline.cli.sync import SyncRequest, run_sync
+    from ic3_pipeline.components.catalog import UnknownSource
 
     request = SyncRequest(all_sites=all_sites, site=site, asset_id=asset_id, force=force, sites_per_run=sites_per_run)
-    sys.exit(run_sync(source, request))
+    try:
+        sys.exit(run_sync(source, request))
+    except UnknownSource as error:
+        raise click.BadParameter(str(error), param_hint="SOURCE") from None
 
 
 @main.command("status")
@@ -112,8 +116,12 @@ def status(source: str | None, as_json: bool) -> None:
     """Sync status from the database: total, synced, needing retry, not found, never synced, stale, last batches —
     for the whole database and each source, or for SOURCE only."""
     from ic3_pipeline.cli.status import print_status
+    from ic3_pipeline.components.catalog import UnknownSource
 
-    print_status(source, as_json=as_json)
+    try:
+        print_status(source, as_json=as_json)
+    except UnknownSource as error:
+        raise click.BadParameter(str(error), param_hint="SOURCE") from None
 
 
 @main.group("db")
@@ -142,7 +150,7 @@ def db_current() -> None:
 @click.option("--sites", default=60, show_default=True)
 def demo(assets: int, sites: int) -> None:
     """Run the whole pipeline end to end on the embedded defaults (SQLite, sample register, local simulator)."""
-    from ic3_pipeline.demo import run_demo
+    from ic3_pipeline.cli.demo import run_demo
 
     sys.exit(run_demo(assets=assets, sites=sites))
 

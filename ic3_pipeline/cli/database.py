@@ -2,42 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from ic3_pipeline.warehouse import make_engine, schema_state, upgrade_schema
 from ic3_pipeline.warehouse.engine import DatabaseUnavailable, database_error_line, default_database_url, describe_url
-from sqlalchemy.exc import DBAPIError
+from ic3_pipeline.warehouse.schema import UnknownRevision
+
+T = TypeVar("T")
 
 
 def upgrade() -> int:
-    engine = make_engine()
-    try:
-        applied = upgrade_schema(engine)
-        state = schema_state(engine)
-    except DBAPIError as error:
-        raise DatabaseUnavailable(f"Cannot upgrade {describe_url(default_database_url())}: {database_error_line(error)}") from None
-    finally:
-        engine.dispose()
-    where = describe_url(default_database_url())
+    applied, state = _on_database(lambda engine: (upgrade_schema(engine), schema_state(engine)))
     if applied:
-        click.echo(f"Upgraded {where} to {state.head}: applied {', '.join(applied)}")
+        click.echo(f"Upgraded {_where()} to {state.head}: applied {', '.join(applied)}")
     else:
-        click.echo(f"{where} is up to date ({state.head})")
+        click.echo(f"{_where()} is up to date ({state.head})")
     return 0
 
 
 def current() -> int:
-    engine = make_engine()
-    try:
-        state = schema_state(engine)
-    except DBAPIError as error:
-        raise DatabaseUnavailable(f"Cannot read {describe_url(default_database_url())}: {database_error_line(error)}") from None
-    finally:
-        engine.dispose()
-    where = describe_url(default_database_url())
+    state = _on_database(schema_state)
     if state.up_to_date:
-        click.echo(f"{where}: {state.current} (up to date)")
+        click.echo(f"{_where()}: {state.current} (up to date)")
         return 0
-    click.echo(f"{where}: {state.current or 'no revision (new, or written before Alembic)'}; "
+    click.echo(f"{_where()}: {state.current or 'no revision (new, or written before Alembic)'}; "
                f"this release writes {state.head}: run `ic3 db upgrade` (any sync also upgrades it)")
     return 1
+
+
+def _on_database(action: Callable[[Engine], T]) -> T:
+    """``action`` on the configured database; its faults as one clear line (``DatabaseUnavailable``)."""
+    engine = make_engine()
+    try:
+        return action(engine)
+    except DBAPIError as error:
+        raise DatabaseUnavailable(f"Cannot use the target database {_where()}: {database_error_line(error)}") from None
+    except UnknownRevision as error:
+        raise DatabaseUnavailable(f"Cannot use the target database {_where()}: {error}") from None
+    finally:
+        engine.dispose()
+
+
+def _where() -> str:
+    return describe_url(default_database_url())

@@ -84,8 +84,7 @@ def _sync_source(spec: SourceSpec, request: SyncRequest, engine: Engine, instanc
         click.echo(f"{spec.source}: {error}" if several else str(error), err=True)
         return 2
     count = len(ranges) if ranges is not None else 1
-    base_url = spec.base_url or os.environ.get(spec.base_url_env or "", "")
-    click.echo(f"Syncing {spec.source} from {base_url} in {count} run(s)…")
+    click.echo(f"Syncing {spec.source} from {spec.current_base_url()} in {count} run(s)…")
     totals = launch_ranges(
         instance,
         engine,

@@ -23,7 +23,7 @@ from dagster import (
 )
 
 from ic3_pipeline.components.source import SourceSpec
-from ic3_pipeline.register.partitions import ADD_CHUNK, site_partitions
+from ic3_pipeline.register.partitions import site_partition_requests
 from ic3_pipeline.sync.due import PartitionFailures, failed_partitions, never_attempted_partitions
 from ic3_pipeline.sync.partitions import PARTITION_TAG, contiguous_ranges, plan_ranges, range_tags
 from ic3_pipeline.sync.retry_plan import plan_retries
@@ -63,9 +63,7 @@ def build_new_sites_sensor(spec: SourceSpec) -> SensorDefinition:
             )
         known = partitioning.current_keys(context.instance)
         missing = [key for key in new if key not in set(known)] if partitioning.kind == "register_sites" else []
-        add_requests = [
-            site_partitions.build_add_request(missing[i: i + ADD_CHUNK]) for i in range(0, len(missing), ADD_CHUNK)
-        ]
+        add_requests = site_partition_requests(missing)
         run_requests = [
             RunRequest(run_key=f"new-sites:{first}:{last}", tags={**range_tags(first, last), TRIGGER_TAG: "new_sites"})
             for first, last in contiguous_ranges(known + missing, new, spec.sites_per_run)

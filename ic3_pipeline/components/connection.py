@@ -10,6 +10,7 @@ place of a variable name) fails when the definitions load, naming the file, line
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Literal
 
@@ -199,13 +200,7 @@ def api_resource(spec: SourceSpec) -> CmmsApiResource:
         base_url_env=spec.base_url_env,
         secret_env=dict(spec.secrets),
         **{name: EnvVar(variable) for name, variable in spec.secrets.items()},
-        **{
-            "concurrency": spec.http.concurrency,
-            "initial_rate_per_s": spec.http.initial_rate_per_s,
-            "max_rate_per_s": spec.http.max_rate_per_s,
-            "timeout_s": spec.http.timeout_s,
-            "max_attempts": spec.http.max_attempts,
-        },
+        **asdict(spec.http),
     )
 
 

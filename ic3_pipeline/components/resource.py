@@ -7,11 +7,10 @@ and the demo can point a running code location at a new server.
 
 from __future__ import annotations
 
-import os
-
 from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
+from ic3_pipeline.components.source import base_url_from
 from ic3_pipeline.connectors import get_connector
 from ic3_pipeline.http_client import HttpPolicy
 from ic3_pipeline.sync.connector import Credentials, EntityClient
@@ -66,7 +65,7 @@ class CmmsApiResource(ConfigurableResource):
 
     def resolved_base_url(self) -> str:
         """The configured URL, else the one in ``base_url_env``; a clear failure when there is none."""
-        url = self.base_url or (os.environ.get(self.base_url_env) if self.base_url_env else None)
+        url = base_url_from(self.base_url, self.base_url_env)
         if not url:
             where = f"set {self.base_url_env} in the environment" if self.base_url_env else "set base_url"
             raise MissingBaseUrl(

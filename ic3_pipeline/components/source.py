@@ -7,6 +7,7 @@ nothing spells a name as a bare string twice.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,6 +23,11 @@ from ic3_pipeline.sync.partitions import MAX_PARTITIONS_PER_RUN
 from ic3_pipeline.sync.retry_plan import RetryPolicySettings
 
 PartitionKind = Literal["register_sites", "static", "none"]
+
+
+def base_url_from(base_url: str | None, base_url_env: str | None) -> str | None:
+    """A fixed URL, else the one its environment variable holds now (None when neither is set)."""
+    return base_url or (os.environ.get(base_url_env) if base_url_env else None) or None
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,9 @@ class SourceSpec:
     def enrich_run_config(self, **config: object) -> dict:
         """Run config for the source's step (``force``, ``asset_ids``, ``stale_after_hours``)."""
         return {"ops": {self.step_name: {"config": config}}}
+
+    def current_base_url(self) -> str | None:
+        return base_url_from(self.base_url, self.base_url_env)
 
     def required_env(self) -> list[str]:
         """The environment variables a run of this source needs: its base URL's (unless fixed) and each secret's."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dagster import DagsterInstance, DynamicPartitionsDefinition
+from dagster import AddDynamicPartitionsRequest, DagsterInstance, DynamicPartitionsDefinition
 
 SITES_PARTITIONS_NAME = "sites"
 site_partitions = DynamicPartitionsDefinition(name=SITES_PARTITIONS_NAME)
@@ -21,3 +21,8 @@ def register_site_partitions(instance: DagsterInstance, keys: Iterable[str]) -> 
     for start in range(0, len(new), ADD_CHUNK):
         instance.add_dynamic_partitions(SITES_PARTITIONS_NAME, new[start : start + ADD_CHUNK])
     return new
+
+
+def site_partition_requests(new_keys: list[str]) -> list[AddDynamicPartitionsRequest]:
+    """The same additions as requests a sensor returns (the daemon applies them), in the same chunks."""
+    return [site_partitions.build_add_request(new_keys[i: i + ADD_CHUNK]) for i in range(0, len(new_keys), ADD_CHUNK)]

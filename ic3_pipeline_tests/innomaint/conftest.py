@@ -33,10 +33,10 @@ class Pipeline:
         return make_engine(self.db_url)
 
     def enrich(self, keys: list[str] | None = None, *, config: dict | None = None, token: str = TOKEN,
-               raise_on_error: bool = False, **resource_overrides):
+               raise_on_error: bool = False, resource=None, **resource_overrides):
         """Run the enrichment job over a range of partitions (default: all), in process, on the real instance."""
         keys = keys or self.partition_keys
-        resource = api_resource(INNOMAINT, self.simulator.base_url, token, **resource_overrides)
+        resource = resource or api_resource(INNOMAINT, self.simulator.base_url, token, **resource_overrides)
         job = define_asset_job("enrich", AssetSelection.assets(*INNOMAINT.table_keys()), executor_def=in_process_executor)
         defs = source_defs(self.db_url, INNOMAINT, resource, Definitions(jobs=[job]))
         tags = {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]} if len(keys) > 1 else {"dagster/partition": keys[0]}

@@ -72,3 +72,43 @@ def test_token_is_in_no_file_the_instance_wrote(pipeline, cli_env):
     assert any(p.suffix in (".db", ".out", ".err", ".complete") or "sqlite" in p.name for p in files)
     for path in files:
         assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_sync_without_source_syncs_each_configured_one_and_skips_those_not_set_up(pipeline, cli_env, monkeypatch):
+    """Every configured source whose environment is set is synced; one whose variables are unset is skipped with a
+    one-line note and does not change the exit status."""
+    from dataclasses import replace
+
+    from ic3_pipeline.cli import sync as sync_command
+    from ic3_pipeline_tests.sources import INNOMAINT
+
+    unset = replace(INNOMAINT, source="innomaint_other_tenant", base_url_env="OTHER_TENANT_URL",
+                    secrets={"token": "OTHER_TENANT_TOKEN"})
+    monkeypatch.setattr(sync_command, "configured_sources", lambda: [INNOMAINT, unset])
+    result = sync("--all")
+    assert result.exit_code == 0, result.output
+    assert "Skipping innomaint_other_tenant: OTHER_TENANT_URL and OTHER_TENANT_TOKEN are not set." in result.output
+    assert f"Done: {len(pipeline.asset_ids)} synced" in result.output
+    named = CliRunner().invoke(main, ["sync", "innomaint_other_tenant", "--all"])
+    assert named.exit_code == 2  # asked for by name: its missing setup is an error
+    assert "OTHER_TENANT_URL and OTHER_TENANT_TOKEN are not set" in named.output
+    unknown = CliRunner().invoke(main, ["sync", "nosuch", "--all"])
+    assert unknown.exit_code != 0 and "No source named 'nosuch'" in unknown.output
+
+
+def test_missing_base_url_is_a_clear_error_not_a_default(pipeline, monkeypatch):
+    """Outside the demo there is no default API address: an unset INNOMAINT_BASE_URL fails the run, saying so."""
+    from ic3_pipeline.components.connection import api_resource
+    from ic3_pipeline_tests.sources import INNOMAINT
+
+    monkeypatch.delenv("INNOMAINT_BASE_URL", raising=False)
+    monkeypatch.setenv("INNOMAINT_API_TOKEN", TOKEN)
+    resource = api_resource(INNOMAINT)  # exactly as the project's defs.yaml declares it
+    assert resource.base_url is None
+    result = pipeline.enrich(resource=resource)
+    assert not result.success
+    (failure,) = result.get_step_failure_events()  # not retried: retrying cannot set a variable
+    assert failure.step_failure_data.user_failure_data.description == (
+        "No base URL for source 'innomaint': set INNOMAINT_BASE_URL in the environment (defs/innomaint/defs.yaml)."
+    )
+    assert pipeline.simulator.stats()["requests"] == 0

@@ -92,9 +92,16 @@ def test_status_numbers_equal_the_tables(orchestra, register_dir, monkeypatch, t
 
     monkeypatch.setenv("IC3_DATABASE_URL", orchestra.db_url)
     printed = json.loads(CliRunner().invoke(main, ["status", "--json"], catch_exceptions=False).output)
-    assert {k: printed[k] for k in expected} == expected
+    assert {k: printed[k] for k in expected} == expected  # today's top-level keys: the whole database
+    assert {k: printed["sources"]["innomaint"][k] for k in expected} == expected  # and per source
+    assert printed["last_batches"][0]["source"] == "innomaint"
+    one = json.loads(CliRunner().invoke(main, ["status", "innomaint", "--json"], catch_exceptions=False).output)
+    assert {k: one[k] for k in expected} == expected and "sources" not in one
     text = CliRunner().invoke(main, ["status"]).output
     assert "needing retry            1" in text and "not found                3" in text
+    assert "Sync status of source innomaint" in text
+    unknown = CliRunner().invoke(main, ["status", "nosuch"])
+    assert unknown.exit_code == 2 and "No source named 'nosuch'" in unknown.output
 
     for key in (AssetKey("sync_status"), INNOMAINT.status_key):  # the whole database's, and the source's
         result = orchestra.defs.resolve_implicit_global_asset_job_def().execute_in_process(
