@@ -30,6 +30,10 @@ def current() -> int:
     if state.up_to_date:
         click.echo(f"{_where()}: {state.current} (up to date)")
         return 0
+    if not state.known:
+        click.echo(f"{_where()}: {state.current}, a revision this release does not know (it writes {state.head}): a "
+                   "newer release of ic3_pipeline wrote it; upgrade ic3_pipeline")
+        return 1
     click.echo(f"{_where()}: {state.current or 'no revision (new, or written before Alembic)'}; "
                f"this release writes {state.head}: run `ic3 db upgrade` (any sync also upgrades it)")
     return 1

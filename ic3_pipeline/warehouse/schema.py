@@ -43,6 +43,11 @@ class SchemaState:
     def up_to_date(self) -> bool:
         return self.current == self.head
 
+    @property
+    def known(self) -> bool:
+        """False when a newer release wrote the database (its revision is not among this release's)."""
+        return is_known_revision(self.current)
+
 
 def alembic_config(conn: Connection) -> Config:
     config = Config()
@@ -88,12 +93,18 @@ def ensure_schema(engine: Engine) -> list[str]:
         return applied
 
 
-def _check_known(revision: str | None) -> None:
+def is_known_revision(revision: str | None) -> bool:
     if revision is None:
-        return
+        return True
     try:
         ScriptDirectory(str(MIGRATIONS)).get_revision(revision)
     except CommandError:
+        return False
+    return True
+
+
+def _check_known(revision: str | None) -> None:
+    if not is_known_revision(revision):
         raise UnknownRevision(
             f"The database is at schema revision {revision!r}, which this release does not know (it is at "
             f"{head_revision()!r}): a newer release of ic3_pipeline wrote it. Upgrade ic3_pipeline; nothing was changed."
