@@ -19,6 +19,14 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parent / "out"
+BENCH_SOURCE = "innomaint"  # the project's Innomaint source (defs/innomaint/defs.yaml), whose connector is measured
+
+
+def bench_context(batch_id: str):
+    """Who a benchmark's writes are from: the Innomaint source, traced to the benchmark's own batch id."""
+    from ic3_pipeline.sync.attempts import SyncContext
+
+    return SyncContext(source=BENCH_SOURCE, sync_type=BENCH_SOURCE, batch_id=batch_id)
 
 _RUNNER = (
     "import importlib, json, sys\n"
@@ -86,9 +94,9 @@ def asset_ids(engine, limit: int | None = None) -> list[str]:
     """The register's ids in id order (the order a sync fetches them), at most ``limit`` of them."""
     from datetime import datetime, timezone
 
-    from ic3_pipeline.innomaint.due import due_asset_ids
+    from ic3_pipeline.sync.due import due_asset_ids
 
-    ids = due_asset_ids(engine, None, now=datetime.now(timezone.utc), force=True)
+    ids = due_asset_ids(engine, BENCH_SOURCE, None, now=datetime.now(timezone.utc), force=True)
     return ids if limit is None else ids[:limit]
 
 

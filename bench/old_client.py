@@ -15,14 +15,18 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy import Engine
 
-from ic3_pipeline.innomaint.client import API_PATH
-from ic3_pipeline.innomaint.records import ApiFailure, MalformedResponse, parse_asset_detail, parse_body
-from ic3_pipeline.innomaint.store import SyncContext, store_failure, store_success
+from bench.harness import BENCH_SOURCE, bench_context
+from ic3_pipeline.connectors import get_connector
+from ic3_pipeline.connectors.innomaint.client import API_PATH
+from ic3_pipeline.connectors.innomaint.records import ApiFailure, MalformedResponse, parse_asset_detail, parse_body
+from ic3_pipeline.sync.attempts import store_failure, store_success
+from ic3_pipeline.sync.connector import FetchOutcome
 
 SPACING_S = 0.2
 BACKOFF_S = (1.0, 2.0, 4.0)
 TIMEOUT_S = 15.0
-CONTEXT = SyncContext(batch_id="bench-old-client")
+CONTEXT = bench_context("bench-old-client")
+CONNECTOR = get_connector(BENCH_SOURCE)
 
 
 @dataclass
@@ -62,8 +66,8 @@ def _sync_one(http: httpx.Client, engine: Engine, asset_id: str, report: OldClie
             status = response.status_code
             if status == 404:
                 report.not_found += 1
-                store_failure(engine, asset_id, status="not_found", error="HTTP 404", http_status=404,
-                              attempts=attempt, context=CONTEXT)
+                store_failure(engine, CONNECTOR, FetchOutcome(asset_id, "not_found", attempt, 404, error="HTTP 404"),
+                              CONTEXT)
                 return
             if status == 200:
                 try:
@@ -71,7 +75,8 @@ def _sync_one(http: httpx.Client, engine: Engine, asset_id: str, report: OldClie
                 except (ApiFailure, MalformedResponse) as exc:
                     error = str(exc)
                 else:
-                    store_success(engine, record, response.content, http_status=200, attempts=attempt, context=CONTEXT)
+                    outcome = FetchOutcome(asset_id, "success", attempt, 200, record=record, body=response.content)
+                    store_success(engine, CONNECTOR, outcome, CONTEXT)
                     report.synced += 1
                     report.synced_at.append(time.perf_counter())
                     return
@@ -82,5 +87,4 @@ def _sync_one(http: httpx.Client, engine: Engine, asset_id: str, report: OldClie
             break
         time.sleep(backoff)
     report.failed += 1
-    store_failure(engine, asset_id, status="error", error=error, http_status=status, attempts=len(BACKOFF_S) + 1,
-                  context=CONTEXT)
+    store_failure(engine, CONNECTOR, FetchOutcome(asset_id, "error", len(BACKOFF_S) + 1, status, error=error), CONTEXT)

@@ -42,22 +42,25 @@ TARGET_RATIO = 1.15
 
 def bare_loop(database_url: str) -> dict:
     """The enrichment with no orchestration: what is due, fetched and written by ``enrich_assets``."""
+    from bench.harness import BENCH_SOURCE, bench_context
+    from ic3_pipeline.connectors import get_connector
     from ic3_pipeline.http_client import HttpPolicy
-    from ic3_pipeline.innomaint.client import InnomaintClient
-    from ic3_pipeline.innomaint.due import due_asset_ids
-    from ic3_pipeline.innomaint.enrich import enrich_assets
-    from ic3_pipeline.innomaint.store import SyncContext
+    from ic3_pipeline.sync.batch import sync_assets
+    from ic3_pipeline.sync.connector import Credentials
+    from ic3_pipeline.sync.due import due_asset_ids
     from ic3_pipeline.warehouse import make_engine
 
     started = time.perf_counter()
     engine = make_engine(database_url)
-    ids = due_asset_ids(engine, None, now=datetime.now(timezone.utc))
-    # HttpPolicy() holds the same defaults as InnomaintResource, whose module would import Dagster.
-    client = InnomaintClient(os.environ["INNOMAINT_BASE_URL"], os.environ["INNOMAINT_API_TOKEN"], HttpPolicy())
+    ids = due_asset_ids(engine, BENCH_SOURCE, None, now=datetime.now(timezone.utc))
+    # HttpPolicy() holds the same defaults as the source's resource, whose module would import Dagster.
+    connector = get_connector(BENCH_SOURCE)
+    credentials = Credentials({"token": os.environ["INNOMAINT_API_TOKEN"]}, {"token": "INNOMAINT_API_TOKEN"})
+    client = connector.open_client(os.environ["INNOMAINT_BASE_URL"], credentials, HttpPolicy())
 
     async def sync():
         async with client:
-            return await enrich_assets(client, engine, ids, context=SyncContext(batch_id="bench-bare"))
+            return await sync_assets(client, connector, engine, ids, context=bench_context("bench-bare"))
 
     report = asyncio.run(sync())
     return {"due": report.due, "synced": report.synced, "enrich_s": time.perf_counter() - started}
@@ -129,13 +132,13 @@ def main() -> None:
         return
     assets = 300 if args.quick else 1_000
     register = register_file(assets)
-    heading(f"Orchestration overhead: ic3 sync --all vs bare enrich_assets ({assets:,} assets, R = {RATE:g} req/s, "
+    heading(f"Orchestration overhead: ic3 sync --all vs bare sync_assets ({assets:,} assets, R = {RATE:g} req/s, "
             f"L = {LATENCY_MS:g} ms)")
     with tempfile.TemporaryDirectory() as tmp:
         bare = measure_bare(register, Path(tmp))
         dagster = measure_dagster(register, Path(tmp))
     table = Table(["side", "runs", "synced", "requests", "wall s", "enrichment s", "overhead s", "wall / bare wall"])
-    for label, result in (("bare enrich_assets", bare), ("ic3 sync --all (Dagster)", dagster)):
+    for label, result in (("bare sync_assets", bare), ("ic3 sync --all (Dagster)", dagster)):
         table.row(label, result["runs"], result["synced"], result["requests"], result["wall_s"], result["enrich_s"],
                   result["wall_s"] - result["enrich_s"], f"{result['wall_s'] / bare['wall_s']:.3f}")
     ratio = dagster["wall_s"] / bare["wall_s"]

@@ -85,8 +85,11 @@ def measure_write(url: str, cap: int) -> dict:
     """Parse and store up to ``cap`` assets' responses (spread over the table); time only parse + store."""
     from sqlalchemy import func, select
 
-    from ic3_pipeline.innomaint.records import parse_asset_detail, parse_body
-    from ic3_pipeline.innomaint.store import SyncContext, store_success
+    from bench.harness import BENCH_SOURCE, bench_context
+    from ic3_pipeline.connectors import get_connector
+    from ic3_pipeline.connectors.innomaint.records import parse_asset_detail, parse_body
+    from ic3_pipeline.sync.attempts import store_success
+    from ic3_pipeline.sync.connector import FetchOutcome
     from ic3_pipeline.sandbox.innomaint_data import AssetDirectory, encode_body
     from ic3_pipeline.warehouse import make_engine, tables
 
@@ -95,7 +98,8 @@ def measure_write(url: str, cap: int) -> dict:
         assets = conn.execute(select(func.count()).select_from(tables.asset_master)).scalar_one()
     every = max(1, -(-assets // cap))
     rows_before = _row_count(engine)
-    context = SyncContext(batch_id="bench-write-path")
+    context = bench_context("bench-write-path")
+    connector = get_connector(BENCH_SOURCE)
     start_rss = peak_rss_mb()
     written, timed = 0, 0.0
     for chunk in _ids_with_sites(engine, every):
@@ -104,7 +108,7 @@ def measure_write(url: str, cap: int) -> dict:
         started = time.perf_counter()
         for asset_id, body in bodies:
             record = parse_asset_detail(parse_body(body), asset_id)
-            store_success(engine, record, body, http_status=200, attempts=1, context=context)
+            store_success(engine, connector, FetchOutcome(asset_id, "success", 1, 200, record=record, body=body), context)
         timed += time.perf_counter() - started
         written += len(bodies)
     rows = _row_count(engine) - rows_before + written  # + the asset master rows updated

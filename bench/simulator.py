@@ -87,7 +87,7 @@ def server_stats(base_url: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    from ic3_pipeline.cli import register_sites
+    from ic3_pipeline.register.launch import register_sites
     from ic3_pipeline.sandbox.innomaint_simulator import InnomaintSimulator, SimulatorConfig
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

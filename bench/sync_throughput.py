@@ -54,26 +54,28 @@ QUICK = Plan(cells=((20, 50), (100, 300)), product_seconds=8, old_client_assets=
 
 def measure_product(register: str, database: str, base_url: str, assets: int) -> dict:
     """A first sync through the product's path, then a later one that starts from the limit the first learned."""
-    from ic3_pipeline.innomaint.resource import InnomaintResource
-    from ic3_pipeline.innomaint.store import SyncContext
-    from ic3_pipeline.innomaint.sync_log import learned_rate_limit, record_batch
+    from bench.harness import BENCH_SOURCE, bench_context
+    from ic3_pipeline.components.resource import CmmsApiResource
+    from ic3_pipeline.sync.sync_log import learned_rate_limit, record_batch
 
     engine = imported_database(database, register)
     ids = asset_ids(engine, assets)
-    resource = InnomaintResource(base_url=base_url, api_token=os.environ[TOKEN_ENV])
-    first_context = SyncContext(batch_id="bench-first-sync")
+    resource = CmmsApiResource(source=BENCH_SOURCE, connector=BENCH_SOURCE, base_url=base_url,
+                               token=os.environ[TOKEN_ENV], secret_env={"token": TOKEN_ENV})
+    first_context = bench_context("bench-first-sync")
     started_at = datetime.now(timezone.utc)
     first = _one_sync(resource, engine, ids, first_context, known_limit=None)
     record_batch(engine, first_context, [], first.pop("report"), started_at, api_base_url=base_url)
-    known_limit = learned_rate_limit(engine, base_url)
-    later = _one_sync(resource, engine, ids, SyncContext(batch_id="bench-later-sync"), known_limit=known_limit)
+    known_limit = learned_rate_limit(engine, BENCH_SOURCE, base_url)
+    later = _one_sync(resource, engine, ids, bench_context("bench-later-sync"), known_limit=known_limit)
     later.pop("report")
     return {"first": first, "later": {**later, "known_limit": known_limit}}
 
 
 def _one_sync(resource, engine, ids: list[str], context, known_limit: float | None) -> dict:
     """One enrichment batch with the resource's defaults; the server's counts are the difference across it."""
-    from ic3_pipeline.innomaint.enrich import BatchReport, enrich_assets
+    from ic3_pipeline.connectors import get_connector
+    from ic3_pipeline.sync.batch import BatchReport, sync_assets
 
     samples: list[tuple[float, int]] = [(0.0, 0)]  # (seconds since start, assets synced), once a second
 
@@ -82,7 +84,8 @@ def _one_sync(resource, engine, ids: list[str], context, known_limit: float | No
 
     async def sync() -> BatchReport:
         async with resource.client(known_limit=known_limit) as client:
-            return await enrich_assets(client, engine, ids, context=context, progress=progress, progress_every_s=1.0)
+            return await sync_assets(client, get_connector(resource.connector), engine, ids, context=context,
+                                     progress=progress, progress_every_s=1.0)
 
     before = server_stats(resource.base_url)
     started = time.perf_counter()
