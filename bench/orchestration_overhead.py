@@ -7,7 +7,7 @@ as a user waits for it:
 - **Dagster**: a temporary ``DAGSTER_HOME`` with the project's ``dagster.yaml``; the register imported with
   ``ic3 import`` (a run, untimed); then ``ic3 sync --all`` (site partitions batched into runs of 100).
   Its enrichment time is the batch's ``duration_ms`` in ``cmms_sync_log``.
-- **bare**: ``python -m bench.orchestration_overhead --bare URL``: ``due_asset_ids`` then ``enrich_assets`` with the
+- **bare**: ``python -m bench.orchestration_overhead --bare URL``: ``due_asset_ids`` then ``sync_assets`` with the
   resource's defaults, in a fresh interpreter that never imports Dagster — the same work with no orchestration.
 
 The ratio of the two wall times is the figure; "overhead s" is wall minus the enrichment itself.
@@ -41,7 +41,7 @@ TARGET_RATIO = 1.15
 
 
 def bare_loop(database_url: str) -> dict:
-    """The enrichment with no orchestration: what is due, fetched and written by ``enrich_assets``."""
+    """The enrichment with no orchestration: what is due, fetched and written by ``sync_assets``."""
     from bench.harness import BENCH_SOURCE, bench_context
     from ic3_pipeline.connectors import get_connector
     from ic3_pipeline.http_client import HttpPolicy

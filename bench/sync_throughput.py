@@ -3,7 +3,7 @@
 For each request-rate limit R and latency L, the simulator (in its own process, default token bucket
 burst = max(1, 0.1 x R), no injected faults) serves the same register to:
 
-- **ic3 first sync**: ``enrich_assets`` with the Innomaint resource's defaults (64 in flight, the limiter starting at
+- **ic3 first sync**: ``sync_assets`` with the source resource's defaults (64 in flight, the limiter starting at
   10 req/s and finding the limit from the API's 429s) on a fresh database: what the very first sync costs;
 - **ic3 later sync**: on the same database and simulator, after the first sync's batch was recorded
   (``sync_log.record_batch``), the same assets re-fetched with the limit ``sync_log.learned_rate_limit`` returns -
