@@ -6,7 +6,8 @@ from dataclasses import replace
 
 from dagster import Definitions
 
-from ic3_pipeline.components.catalog import find_source
+from ic3_pipeline.cli.scopes import find_source
+from ic3_pipeline.components.catalog import configured_sources
 from ic3_pipeline.components.connection import source_definitions
 from ic3_pipeline.components.resource import CmmsApiResource
 from ic3_pipeline.components.source import SourceSpec
@@ -18,7 +19,7 @@ TEST_HTTP = {"initial_rate_per_s": 50.0, "timeout_s": 2.0, "max_attempts": 5}
 
 def innomaint_spec(**changes) -> SourceSpec:
     """The ``innomaint`` source exactly as ``defs/innomaint/defs.yaml`` declares it (``changes`` replace fields)."""
-    return replace(find_source("innomaint"), **changes)
+    return replace(find_source("innomaint", configured_sources()), **changes)
 
 
 INNOMAINT = innomaint_spec()

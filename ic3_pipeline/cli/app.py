@@ -100,7 +100,7 @@ def sync(source: str | None, all_sites: bool, site: str | None, asset_id: str | 
     if sum(bool(x) for x in (all_sites, site, asset_id)) != 1:
         raise click.UsageError("Give exactly one of --all, --site SITE, --asset ID.")
     from ic3_pipeline.cli.sync import SyncRequest, run_sync
-    from ic3_pipeline.components.catalog import UnknownSource
+    from ic3_pipeline.cli.scopes import UnknownSource
 
     request = SyncRequest(all_sites=all_sites, site=site, asset_id=asset_id, force=force, sites_per_run=sites_per_run)
     try:
@@ -116,7 +116,7 @@ def status(source: str | None, as_json: bool) -> None:
     """Sync status from the database: total, synced, needing retry, not found, never synced, stale, last batches —
     for the whole database and each source, or for SOURCE only."""
     from ic3_pipeline.cli.status import print_status
-    from ic3_pipeline.components.catalog import UnknownSource
+    from ic3_pipeline.cli.scopes import UnknownSource
 
     try:
         print_status(source, as_json=as_json)
@@ -157,8 +157,6 @@ def demo(assets: int, sites: int) -> None:
 
 def run() -> None:
     """The console script: expected failures (an unreachable database) end in one clear line, not a traceback."""
-    from ic3_pipeline.warehouse import DatabaseUnavailable
-
     try:
         main(standalone_mode=False)
     except click.exceptions.Exit as done:
@@ -169,6 +167,11 @@ def run() -> None:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
-    except DatabaseUnavailable as error:
+    except Exception as error:
+        # Imported only now: a command that raised it has loaded it already, and `ic3 --help` need not.
+        from ic3_pipeline.warehouse.engine import DatabaseUnavailable
+
+        if not isinstance(error, DatabaseUnavailable):
+            raise
         click.echo(str(error), err=True)
         sys.exit(2)

@@ -10,7 +10,8 @@ import click
 
 from ic3_pipeline.cli.status import print_status
 from ic3_pipeline.cli.sync import SyncRequest, run_sync
-from ic3_pipeline.components.catalog import find_source
+from ic3_pipeline.cli.scopes import find_source
+from ic3_pipeline.components.catalog import configured_sources
 from ic3_pipeline.defs.status.definitions import REFRESH_JOB
 from ic3_pipeline.register.launch import import_register_file, register_sites
 from ic3_pipeline.runs import get_instance, run_job
@@ -31,7 +32,7 @@ def run_demo(*, assets: int, sites: int) -> int:
         return 1
     token = secrets.token_urlsafe(24)  # a throwaway token for this demo's simulator; never printed
     config = SimulatorConfig(token=token, **DEMO_SIMULATOR)
-    source = find_source(DEMO_SOURCE)
+    source = find_source(DEMO_SOURCE, configured_sources())
     with InnomaintSimulator(register_sites(register), config) as simulator:
         os.environ[source.base_url_env], os.environ[source.secrets["token"]] = simulator.base_url, token
         click.echo(

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ic3_pipeline.components.catalog import configured_sources, find_source
+from ic3_pipeline.cli.scopes import find_scope, source_scopes
 from ic3_pipeline.status.queries import SyncStatus, sync_status
 from ic3_pipeline.status.report import format_status
 from ic3_pipeline.warehouse import connected_engine
@@ -15,13 +15,13 @@ from ic3_pipeline.warehouse.engine import default_database_url, describe_url
 
 def print_status(source: str | None = None, *, as_json: bool = False) -> SyncStatus:
     """Print the status; return the whole database's (or ``source``'s) figures."""
-    sources = configured_sources()
-    selected = [find_source(source, sources)] if source else sources
+    scopes = source_scopes()
+    selected = [find_scope(source, scopes)] if source else scopes
     engine = connected_engine()
     try:
         whole = sync_status(engine) if source is None else None
-        per_source = {spec.source: sync_status(engine, spec.source, spec.partitioning.scope, stale_after=spec.stale_after)
-                      for spec in selected}
+        per_source = {scope.source: sync_status(engine, scope.source, scope.scope, stale_after=scope.stale_after)
+                      for scope in selected}
     finally:
         engine.dispose()
     where = describe_url(default_database_url())

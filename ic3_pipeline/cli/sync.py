@@ -11,7 +11,8 @@ from dagster import DagsterInstance
 from sqlalchemy import Engine, select
 
 from ic3_pipeline.cli.launch import BatchFigures, NothingToSync, SyncTotals, launch_ranges
-from ic3_pipeline.components.catalog import configured_sources, find_source
+from ic3_pipeline.cli.scopes import find_source
+from ic3_pipeline.components.catalog import configured_sources
 from ic3_pipeline.components.source import SourceSpec
 from ic3_pipeline.register.partitions import register_site_partitions
 from ic3_pipeline.runs import RunOutcome, get_instance
@@ -174,10 +175,15 @@ def _echo_run(index: int, count: int, outcome: RunOutcome, figures: BatchFigures
 
 
 def _echo_totals(totals: SyncTotals, *, retry_hint: str) -> None:
-    click.echo(
-        f"Done: {totals.synced} synced, {totals.failed} failed, {totals.not_found} not found "
-        f"of {totals.due} due; {totals.requests} requests, {totals.throttled} answered 429."
-    )
+    """One line for the whole command; a failed run (a systemic fault) makes it "Stopped", naming why."""
+    figures = (f"{totals.synced} synced, {totals.failed} failed, {totals.not_found} not found of {totals.due} due; "
+               f"{totals.requests} requests, {totals.throttled} answered 429")
+    if totals.failed_runs:
+        reasons = list(dict.fromkeys(reason.splitlines()[0] for _, reason in totals.failed_runs))
+        runs = f"{len(totals.failed_runs)} run{'s' if len(totals.failed_runs) > 1 else ''} failed"
+        click.echo(f"Stopped: {figures}; {runs}: {'; '.join(reasons)}")
+    else:
+        click.echo(f"Done: {figures}.")
     if totals.failed:
         click.echo(f"Failed assets stay due: run `{retry_hint}` again (or let the retry sensor) to retry them.")
 

@@ -1,4 +1,4 @@
-"""The sources configured in ``defs/``, loaded the way Dagster loads them (templates resolved), for the CLI."""
+"""The sources configured in ``defs/``, loaded the way Dagster loads them (templates resolved and validated)."""
 
 from __future__ import annotations
 
@@ -19,16 +19,3 @@ def configured_sources() -> list[SourceSpec]:
     tree = ComponentTree.from_module(defs_module=defs_module, project_root=Path(defs_module.__file__).parents[2])
     return sorted((component.spec() for component in tree.get_all_components(of_type=CmmsConnection)),
                   key=lambda spec: spec.source)
-
-
-class UnknownSource(LookupError):
-    """A source name that no defs/<source>/defs.yaml configures."""
-
-
-def find_source(name: str, sources: list[SourceSpec] | None = None) -> SourceSpec:
-    sources = configured_sources() if sources is None else sources
-    for spec in sources:
-        if spec.source == name:
-            return spec
-    names = ", ".join(spec.source for spec in sources) or "none"
-    raise UnknownSource(f"No source named {name!r} in ic3_pipeline/defs/ (configured: {names}).")

@@ -112,3 +112,14 @@ def test_missing_base_url_is_a_clear_error_not_a_default(pipeline, monkeypatch):
         "No base URL for source 'innomaint': set INNOMAINT_BASE_URL in the environment (defs/innomaint/defs.yaml)."
     )
     assert pipeline.simulator.stats()["requests"] == 0
+
+
+def test_a_refused_token_is_said_plainly_not_summed_as_nothing_due(pipeline, cli_env, monkeypatch):
+    monkeypatch.setenv("INNOMAINT_API_TOKEN", "not-the-token")
+    result = sync("--all")
+    assert result.exit_code == 1
+    assert "Innomaint refused the API token (HTTP 401): check INNOMAINT_API_TOKEN." in result.output
+    n = len(pipeline.asset_ids)
+    assert "0 of 0 due" not in result.output and "of 0 due" not in result.output
+    assert (f"Stopped: 0 synced, 0 failed, 0 not found of {n} due; 1 requests, 0 answered 429; 1 run failed: "
+            "Innomaint refused the API token (HTTP 401)") in result.output

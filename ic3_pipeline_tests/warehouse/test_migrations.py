@@ -307,3 +307,10 @@ def test_sqlite_default_lives_in_the_data_folder(tmp_path, monkeypatch):
         assert schema_state(engine).up_to_date
     finally:
         engine.dispose()
+
+
+def test_the_known_head_is_the_newest_revision():
+    """``HEAD_REVISION`` lets an up-to-date database skip Alembic at start-up; it must name the newest revision."""
+    from ic3_pipeline.warehouse.schema import HEAD_REVISION
+
+    assert HEAD_REVISION == head_revision()
