@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from dagster import Definitions, EnvVar
-from dagster.components import Component, ComponentLoadContext, Model, Resolvable
+from dagster.components import Component, ComponentLoadContext, Model, Resolvable, Resolver
 from pydantic import Field, field_validator, model_validator
 
 from ic3_pipeline.components.automation import build_new_sites_sensor, build_resync_schedule, build_retry_sensor
@@ -103,9 +103,10 @@ class CmmsConnection(Component, Resolvable, Model):
     base_url_env: str | None = Field(
         default=None, description="Environment variable holding the base URL, read when each run starts."
     )
-    secrets: dict[str, str] = Field(
-        default_factory=dict, description="Secret name -> the environment variable holding it (names, never values)."
-    )
+    # Never template-expanded: `{{ env.X }}` here would put the secret's value where its variable's name belongs.
+    secrets: Annotated[dict[str, str], Resolver.passthrough(
+        description="Secret name -> the environment variable holding it (names, never values)."
+    )] = Field(default_factory=dict)
     http: HttpAttributes = Field(default_factory=HttpAttributes)
     pool: str | None = Field(default=None, description="Concurrency pool of the API calls (default `<source>_api`).")
     partitions: PartitionAttributes = Field(default_factory=PartitionAttributes)
