@@ -19,6 +19,7 @@ PARTS = {
     "scale": "import, write path and status query at 3k / 30k / 300k assets",
     "databases": "the same on SQLite and PostgreSQL at 30k assets",
     "register_import": "register import vs an openpyxl parse, with re-import",
+    "redesign": "old release (f7c3f43) vs the new engine: whole sync through Dagster, write path",
 }
 
 
