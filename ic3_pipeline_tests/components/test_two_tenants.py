@@ -319,7 +319,6 @@ def test_two_tenants_sync_side_by_side_without_touching_each_other(two_tenants):
         assert {url for s, _, url, _ in batches if s == source} == {tenant.simulator.base_url.rstrip("/")}
     assert {s for s, *_ in batches} == {NORTH, SOUTH} and {st for _, st, *_ in batches} == {"innomaint"}
     assert [limit is not None for s, _, _, limit in batches if s == NORTH] == [True]  # north found its API's limit
-    print("north 429 share:", north_meta["429 answers"], "/", north_meta["requests"])
 
     # North's learned limit is north's: not south's, not even against the same URL.
     north_url = north.simulator.base_url
