@@ -15,8 +15,9 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from dagster import Definitions, EnvVar
-from dagster.components import Component, ComponentLoadContext, Model, Resolvable, Resolver
-from pydantic import Field, field_validator, model_validator
+from dagster.components import Component, ComponentLoadContext, Model, Resolvable, ResolutionContext, Resolver
+from dagster.components.resolved.errors import ResolutionException
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ic3_pipeline.components.automation import build_new_sites_sensor, build_resync_schedule, build_retry_sensor
 from ic3_pipeline.components.checks import build_rows_consistent_check
@@ -146,7 +147,7 @@ class CmmsConnection(Component, Resolvable, Model):
     @model_validator(mode="after")
     def _connection(self) -> CmmsConnection:
         if not self.base_url and not self.base_url_env:
-            raise ValueError("give base_url_env (the variable holding the API's URL) or base_url")
+            raise ValueError("base_url_env: give base_url_env (the variable holding the API's URL) or base_url")
         wanted = get_connector(self.connector).secrets
         for name, variable in self.secrets.items():
             if name not in wanted:
@@ -154,13 +155,24 @@ class CmmsConnection(Component, Resolvable, Model):
                 raise ValueError(f"secrets.{name}: connector {self.connector!r} takes no secret {name!r} (it takes: {known})")
             if not _ENV_NAME.match(variable):
                 raise ValueError(
-                    f"secrets.{name} must be the NAME of an environment variable (e.g. INNOMAINT_API_TOKEN), "
+                    f"secrets.{name}: must be the NAME of an environment variable (e.g. INNOMAINT_API_TOKEN), "
                     "never the secret itself"
                 )
         missing = [name for name in wanted if name not in self.secrets]
         if missing:
-            raise ValueError(f"secrets: connector {self.connector!r} needs {', '.join(missing)} (an environment variable name each)")
+            raise ValueError(
+                f"secrets: connector {self.connector!r} needs {', '.join(missing)} (an environment variable name each)"
+            )
         return self
+
+    @classmethod
+    def resolve_from_model(cls, context: ResolutionContext, model):
+        """As Dagster does it, but a mistake our own validators find names its file, line and key too (Dagster
+        locates only the errors of its own field resolution)."""
+        try:
+            return super().resolve_from_model(context, model)
+        except ValidationError as error:
+            raise _located(context, error) from None
 
     def spec(self) -> SourceSpec:
         return SourceSpec(
@@ -187,6 +199,27 @@ class CmmsConnection(Component, Resolvable, Model):
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         spec = self.spec()
         return source_definitions(spec, api_resource(spec))
+
+
+def _located(context: ResolutionContext, error: ValidationError) -> ResolutionException:
+    """Each of ``error``'s problems with the place in the YAML it is about: the field's own (``loc``), or the key
+    path a model-level message starts with (``secrets.api_key: …``), or the nearest key that exists."""
+    parts = []
+    for problem in error.errors():
+        message = problem["msg"].removeprefix("Value error, ")
+        path = [str(part) for part in problem["loc"]]
+        key, _, rest = message.partition(": ")
+        if not path and rest and re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", key):
+            path = key.split(".")
+        elif path and not message.startswith(path[0]):
+            message = f"{'.'.join(path)}: {message}"
+        tree = context.source_position_tree
+        if tree is None:
+            parts.append(message)
+            continue
+        source = tree.source_error(yaml_path=[*context.path, *path], inline_error_message=message, value_error=True)
+        parts.append(f"{source.file_name}:{source.start_line_no} - {source.location}\n{source.snippet}\n{message}")
+    return ResolutionException("\n".join(parts))
 
 
 def api_resource(spec: SourceSpec) -> CmmsApiResource:

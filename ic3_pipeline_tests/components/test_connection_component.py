@@ -218,37 +218,26 @@ attributes:
     token: ACME_TOKEN
 """  # lines 1-7; cases append from line 8
 
-TOP_LEVEL_BUG = (
-    "product bug: a ValueError from CmmsConnection's own validators (connector, secrets, base_url) is raised when "
-    "Dagster instantiates the component, outside any nested Resolver, so the message names neither the file nor the "
-    "line (see the report: CmmsConnection.resolve_from_model should re-raise with the YAML location)"
-)
 
 MISTAKES = [
     pytest.param(BASE + "  http:\n    concurency: 8\n", {8, 9}, "concurency", "Extra inputs are not permitted",
                  id="unknown-key-under-http"),
     pytest.param(BASE.replace("connector: innomaint", "connector: maximo"), {4}, "connector",
-                 "unknown connector 'maximo'; this release has: innomaint", id="unknown-connector",
-                 marks=pytest.mark.xfail(strict=True, reason=TOP_LEVEL_BUG)),
+                 "unknown connector 'maximo'; this release has: innomaint", id="unknown-connector"),
     pytest.param(BASE.replace("token: ACME_TOKEN", 'token: "abc def!"'), {7}, "secrets.token",
-                 "must be the NAME of an environment variable", id="secret-value-not-a-name",
-                 marks=pytest.mark.xfail(strict=True, reason=TOP_LEVEL_BUG)),
+                 "must be the NAME of an environment variable", id="secret-value-not-a-name"),
     pytest.param(BASE.replace("token: ACME_TOKEN", 'token: "{{ env.ACME_TOKEN_VALUE }}"'), {7}, "secrets.token",
-                 "must be the NAME of an environment variable", id="secret-value-through-a-template",
-                 marks=pytest.mark.xfail(strict=True, reason=TOP_LEVEL_BUG)),
+                 "must be the NAME of an environment variable", id="secret-value-through-a-template"),
     pytest.param(BASE + "    api_key: ACME_KEY\n", {8}, "secrets.api_key",
-                 "connector 'innomaint' takes no secret 'api_key' (it takes: token)", id="secret-not-taken",
-                 marks=pytest.mark.xfail(strict=True, reason=TOP_LEVEL_BUG)),
+                 "connector 'innomaint' takes no secret 'api_key' (it takes: token)", id="secret-not-taken"),
     pytest.param(BASE.replace("  secrets:\n    token: ACME_TOKEN\n", ""), {2}, "secrets",
-                 "connector 'innomaint' needs token", id="required-secret-missing",
-                 marks=pytest.mark.xfail(strict=True, reason=TOP_LEVEL_BUG)),
+                 "connector 'innomaint' needs token", id="required-secret-missing"),
     pytest.param(BASE + "  partitions:\n    kind: static\n", {8, 9}, "partitions",
                  "partitions.kind 'static' needs the list of `sites`", id="static-without-sites"),
     pytest.param(BASE + "  http:\n    timeout_s: -1\n", {8, 9}, "timeout_s", "timeout_s must be more than 0, not -1",
                  id="negative-timeout"),
     pytest.param(BASE.replace("  base_url_env: ACME_URL\n", ""), {2}, "base_url_env",
-                 "give base_url_env (the variable holding the API's URL) or base_url", id="no-base-url",
-                 marks=pytest.mark.xfail(strict=True, reason=TOP_LEVEL_BUG)),
+                 "give base_url_env (the variable holding the API's URL) or base_url", id="no-base-url"),
 ]
 
 
