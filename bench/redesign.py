@@ -269,8 +269,8 @@ def print_sync_summary(summary: list[tuple]) -> None:
 
 def measure_writes(trees: Trees, plan: Plan, postgres_url: str) -> tuple[list[tuple], bool]:
     register = register_file(plan.write_records)
-    heading(f"Redesign, write path alone: old vs new store_success, {plan.write_records:,} parsed records one "
-            f"transaction each (HTTP excluded), alternating old/new")
+    heading(f"Redesign, write path alone: old (a transaction an asset) vs new (groups of up to 100, a savepoint an "
+            f"asset), {plan.write_records:,} parsed records (HTTP excluded), alternating old/new")
     table = Table(["database", "round", "side", "records", "parse s", "store s", "store assets/s", "store CPU ms/asset",
                    "synced", "ok"])
     summary, all_ok, digests = [], True, set()

@@ -200,7 +200,9 @@ def write_path(register: str, database: str, records: int, profile: str | None =
                statements: bool = False) -> dict:
     """Import the register (untimed), build the bodies the simulator would send for the first ``records`` assets
     (``sandbox.innomaint_data``, untimed), parse them with this tree's ``parse_asset_detail`` (timed apart), then
-    write each with this tree's ``store_success``, one transaction per asset (timed: the figure).
+    write them as this tree's sync does (timed: the figure): the old tree one transaction per asset
+    (``store_success``), the new one in the writer's groups of up to ``MAX_GROUP`` assets, a savepoint each
+    (``store_group``) — the groups a sync forms whenever answers arrive faster than single writes keep up.
 
     Diagnostics (they cost time themselves, so not for the figures): ``profile`` a file for cProfile's stats of the
     writes; ``statements`` the time in the driver per kind of statement (``cursor.execute`` and the commit)."""
@@ -212,23 +214,29 @@ def write_path(register: str, database: str, records: int, profile: str | None =
     if side == "new":
         from ic3_pipeline.connectors import get_connector
         from ic3_pipeline.connectors.innomaint.records import parse_asset_detail, parse_body
-        from ic3_pipeline.sync.attempts import SyncContext, store_success
+        from ic3_pipeline.sync.attempts import SyncContext, store_group
+        from ic3_pipeline.sync.batch import MAX_GROUP
         from ic3_pipeline.sync.connector import FetchOutcome
 
         connector = get_connector("innomaint")
         context = SyncContext(source="innomaint", sync_type=connector.name, batch_id="bench-redesign-write")
 
-        def store(asset_id: str, record, body: bytes) -> None:
-            outcome = FetchOutcome(asset_id, "success", 1, 200, record=record, body=body, warnings=record.warnings)
-            store_success(engine, connector, outcome, context)
+        def store_all(parsed: list, done) -> None:
+            for start in range(0, len(parsed), MAX_GROUP):
+                outcomes = [FetchOutcome(asset_id, "success", 1, 200, record=record, body=body,
+                                         warnings=record.warnings) for asset_id, record, body in parsed[start:start + MAX_GROUP]]
+                store_group(engine, connector, outcomes, context)
+                done()
     else:
         from ic3_pipeline.innomaint.records import parse_asset_detail, parse_body
         from ic3_pipeline.innomaint.store import SyncContext, store_success
 
         context = SyncContext(batch_id="bench-redesign-write")
 
-        def store(asset_id: str, record, body: bytes) -> None:
-            store_success(engine, record, body, http_status=200, attempts=1, context=context)
+        def store_all(parsed: list, done) -> None:
+            for asset_id, record, body in parsed:
+                store_success(engine, record, body, http_status=200, attempts=1, context=context)
+                done()
 
     engine = make_engine(database)
     ensure_schema(engine)
@@ -250,10 +258,7 @@ def write_path(register: str, database: str, records: int, profile: str | None =
         profiler = cProfile.Profile()
         profiler.enable()
     cpu_started, started = time.process_time(), time.perf_counter()
-    for asset_id, record, body in parsed:
-        store(asset_id, record, body)
-        if timings is not None:
-            timings.transaction_done()
+    store_all(parsed, timings.transaction_done if timings is not None else lambda: None)
     store_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     if profiler is not None:
         profiler.disable()

@@ -1,25 +1,27 @@
-"""Writing one asset's sync outcome for one source, each in its own transaction.
+"""Writing assets' sync outcomes for one source: several assets per transaction, each under its own SAVEPOINT.
 
-A success bumps the asset's ``sync_version`` in ``cmms_sync_state`` (by the database: ``sync_version + 1 …
-RETURNING``, so two overlapping runs cannot lose an update), lets the connector write its rows stamped with that
-version, and logs the attempt — all in one transaction: a crash leaves an asset wholly at its old version or wholly
-at its new one, and a sibling's failure never undoes it. A failure records the attempt and leaves the synced data as
-it was. Connectors that mirror their state to ``ic3_asset_master`` (the users' reports read those columns) get the
-same values there, in the same transaction.
+A success bumps the asset's ``sync_version`` (by the database: ``sync_version + 1 … RETURNING``, so two overlapping
+runs cannot lose an update), lets the connector write its rows stamped with that version, and logs the attempt; a
+failure records the attempt and leaves the synced data as it was. Each asset's statements run under a savepoint of
+its own inside the group's transaction: an asset the database refuses (a value that does not fit) is rolled back
+alone and recorded as failed, never undoing a sibling, and a crash leaves every asset wholly at its old version or
+wholly at its new one (an unfinished group is simply still due). Connectors that mirror their state to
+``ic3_asset_master`` (the users' reports read those columns) get the same values there, in the same savepoint.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError
 
 from ic3_pipeline.sync.connector import EntityConnector, FetchOutcome, WriteKeys
-from ic3_pipeline.warehouse import tables
+from ic3_pipeline.warehouse import database_error_line, tables
 from ic3_pipeline.warehouse.times import utc_now
 
 asset = tables.asset_master
@@ -28,8 +30,17 @@ state = tables.sync_state
 # Statements built once, values bound at execution: building a statement per asset costs more than running it.
 _ASSET_ID = select(asset.c.asset_id).where(asset.c.cmms_asset_id == bindparam("cmms_asset_id"))
 _MASTER = update(asset).where(asset.c.asset_id == bindparam("row_asset_id"))
+# A mirroring connector's master row carries the version: bumped there, copied to the state, one round trip saved.
+_BUMP_MASTER = (
+    update(asset)
+    .where(asset.c.cmms_asset_id == bindparam("row_cmms_asset_id"))
+    .values(sync_version=asset.c.sync_version + 1)
+    .returning(asset.c.asset_id, asset.c.sync_version)
+)
 _LOG_ATTEMPT = tables.sync_log.insert()
 _STATE_COLUMNS = ("last_synced_at", "last_attempt_at", "last_sync_status", "last_sync_error", "updated_at")
+# What one asset's rows can do wrong on their own; anything else (the connection, the schema) stops the batch.
+_ASSET_ERRORS = (DataError, IntegrityError)
 
 
 class UnknownAsset(LookupError):
@@ -46,50 +57,82 @@ class SyncContext:
     batch_id: str | None = None
 
 
-def store_outcome(engine: Engine, connector: EntityConnector, outcome: FetchOutcome, context: SyncContext) -> None:
-    """Write ``outcome``; a success for an asset that left the register in the meantime is recorded as an error."""
-    if outcome.status == "success":
-        try:
-            store_success(engine, connector, outcome, context)
-            return
-        except UnknownAsset:
-            outcome.status, outcome.error = "error", "asset no longer in ic3_asset_master"
-    store_failure(engine, connector, outcome, context)
+def store_group(
+    engine: Engine, connector: EntityConnector, outcomes: Sequence[FetchOutcome], context: SyncContext
+) -> None:
+    """Write ``outcomes`` in one transaction, each under its own savepoint. An asset that left the register, or whose
+    rows the database refuses, is recorded as an error instead (its ``status`` and ``error`` are updated)."""
+    with engine.begin() as conn:
+        for outcome in outcomes:
+            _store_one(conn, connector, outcome, context)
 
 
 def store_success(engine: Engine, connector: EntityConnector, outcome: FetchOutcome, context: SyncContext) -> int:
-    """Write everything ``outcome.record`` says about its asset in one transaction; return the new sync_version."""
-    now = utc_now()
+    """Write one successful outcome in a transaction of its own; return the asset's new sync_version."""
     with engine.begin() as conn:
-        asset_id = _asset_id(conn, outcome.asset_id)
-        values = {"last_synced_at": now, "last_attempt_at": now, "last_sync_status": "success",
-                  "last_sync_error": None, "updated_at": now}
-        version = _bump_version(conn, context.source, asset_id, values)
-        master = dict(connector.asset_master_values(outcome.record))
-        if connector.mirrors_asset_master:
-            master.update(values, sync_version=version, consecutive_failures=0)
-        _update_master(conn, asset_id, master, now)
-        keys = WriteKeys(asset_id=asset_id, cmms_asset_id=outcome.asset_id, sync_version=version, synced_at=now)
-        connector.write(conn, outcome.record, outcome.body or b"", http_status=outcome.http_status or 200, keys=keys)
-        _log(conn, outcome, context, now)
-    return version
+        return _write_success(conn, connector, outcome, context, utc_now())
 
 
 def store_failure(engine: Engine, connector: EntityConnector, outcome: FetchOutcome, context: SyncContext) -> None:
-    """Record a failed (``error``) or ``not_found`` attempt; the asset's synced data, if any, is left as it was."""
-    now = utc_now()
+    """Record one failed (``error``) or ``not_found`` attempt in a transaction of its own."""
     with engine.begin() as conn:
+        _write_failure(conn, connector, outcome, context, utc_now())
+
+
+def _store_one(conn: Connection, connector: EntityConnector, outcome: FetchOutcome, context: SyncContext) -> None:
+    now = utc_now()
+    if outcome.status == "success":
         try:
-            asset_id = _asset_id(conn, outcome.asset_id)
+            with conn.begin_nested():
+                _write_success(conn, connector, outcome, context, now)
+            return
         except UnknownAsset:
-            asset_id = None  # nothing to keep state for; the attempt is still logged
-        if asset_id is not None:
-            values = {"last_attempt_at": now, "last_sync_status": outcome.status,
-                      "last_sync_error": outcome.error or "", "updated_at": now}
-            failures = _bump_failures(conn, context.source, asset_id, values, counts=outcome.status == "error")
-            if connector.mirrors_asset_master:
-                _update_master(conn, asset_id, {**values, "consecutive_failures": failures}, now)
-        _log(conn, outcome, context, now)
+            outcome.status, outcome.error = "error", "asset no longer in ic3_asset_master"
+        except _ASSET_ERRORS as error:
+            outcome.status, outcome.record = "error", None
+            outcome.error = f"the database refused this asset's rows: {database_error_line(error)}"
+    with conn.begin_nested():
+        _write_failure(conn, connector, outcome, context, now)
+
+
+def _write_success(
+    conn: Connection, connector: EntityConnector, outcome: FetchOutcome, context: SyncContext, now: datetime
+) -> int:
+    values = {"last_synced_at": now, "last_attempt_at": now, "last_sync_status": "success",
+              "last_sync_error": None, "updated_at": now}
+    master = dict(connector.asset_master_values(outcome.record))
+    if connector.mirrors_asset_master:
+        bumped = conn.execute(_BUMP_MASTER, {"row_cmms_asset_id": outcome.asset_id, **master, **values,
+                                             "consecutive_failures": 0}).one_or_none()
+        if bumped is None:
+            raise UnknownAsset(outcome.asset_id)
+        asset_id, version = bumped
+        _upsert_state(conn, context.source, asset_id, values, sync_version=version)
+    else:
+        asset_id = _asset_id(conn, outcome.asset_id)
+        version = _upsert_state(conn, context.source, asset_id, values)
+        if master:
+            _update_master(conn, asset_id, master, now)
+    keys = WriteKeys(asset_id=asset_id, cmms_asset_id=outcome.asset_id, sync_version=version, synced_at=now)
+    connector.write(conn, outcome.record, outcome.body or b"", http_status=outcome.http_status or 200, keys=keys)
+    _log(conn, outcome, context, now)
+    return version
+
+
+def _write_failure(
+    conn: Connection, connector: EntityConnector, outcome: FetchOutcome, context: SyncContext, now: datetime
+) -> None:
+    try:
+        asset_id = _asset_id(conn, outcome.asset_id)
+    except UnknownAsset:
+        asset_id = None  # nothing to keep state for; the attempt is still logged
+    if asset_id is not None:
+        values = {"last_attempt_at": now, "last_sync_status": outcome.status,
+                  "last_sync_error": outcome.error or "", "updated_at": now}
+        failures = _bump_failures(conn, context.source, asset_id, values, counts=outcome.status == "error")
+        if connector.mirrors_asset_master:
+            _update_master(conn, asset_id, {**values, "consecutive_failures": failures}, now)
+    _log(conn, outcome, context, now)
 
 
 def _asset_id(conn: Connection, cmms_asset_id: str) -> int:
@@ -99,11 +142,17 @@ def _asset_id(conn: Connection, cmms_asset_id: str) -> int:
     return found
 
 
-def _bump_version(conn: Connection, source: str, asset_id: int, values: Mapping[str, Any]) -> int:
-    """Upsert a successful (source, asset) state with ``sync_version + 1``; return the version now stored."""
-    statement = _success_upsert(conn.dialect.name)
-    row = {"source": source, "asset_id": asset_id, "sync_version": 1, "consecutive_failures": 0,
+def _upsert_state(
+    conn: Connection, source: str, asset_id: int, values: Mapping[str, Any], *, sync_version: int | None = None
+) -> int:
+    """Upsert a successful (source, asset) state: at ``sync_version`` when the master row already bumped it, else
+    with ``sync_version + 1``; return the version now stored."""
+    statement = _success_upsert(conn.dialect.name, given=sync_version is not None)
+    row = {"source": source, "asset_id": asset_id, "sync_version": sync_version or 1, "consecutive_failures": 0,
            **{column: values.get(column) for column in _STATE_COLUMNS}}
+    if sync_version is not None:
+        conn.execute(statement, row)
+        return sync_version
     return conn.execute(statement, row).scalar_one()
 
 
@@ -126,15 +175,17 @@ def _insert(dialect: str):
 _STATEMENTS: dict[tuple[str, str, bool], Any] = {}
 
 
-def _success_upsert(dialect: str):
-    cache_key = (dialect, "success", True)
+def _success_upsert(dialect: str, *, given: bool):
+    cache_key = (dialect, "success", given)
     if cache_key not in _STATEMENTS:
         stmt = _insert(dialect)
-        _STATEMENTS[cache_key] = stmt.on_conflict_do_update(
+        version = stmt.excluded.sync_version if given else state.c.sync_version + 1
+        upsert = stmt.on_conflict_do_update(
             index_elements=["source", "asset_id"],
-            set_={"sync_version": state.c.sync_version + 1, "consecutive_failures": 0,
+            set_={"sync_version": version, "consecutive_failures": 0,
                   **{column: stmt.excluded[column] for column in _STATE_COLUMNS}},
-        ).returning(state.c.sync_version)
+        )
+        _STATEMENTS[cache_key] = upsert if given else upsert.returning(state.c.sync_version)
     return _STATEMENTS[cache_key]
 
 

@@ -1,5 +1,6 @@
-"""Syncing a batch of assets from one source: fetch concurrently under one rate limiter, write each asset in its own
-transaction from a single writer thread.
+"""Syncing a batch of assets from one source: fetch concurrently under one rate limiter; one writer thread writes
+the answers in groups (whatever arrived while the previous group was written), one transaction a group and a
+savepoint an asset, so the write path keeps up with any API rate and costs no latency when the API is slow.
 
 Per-asset failures are recorded and the batch goes on; only systemic faults stop it (:class:`SystemicFailure`): a
 refused token (no asset is blamed for it), the API failing many times in a row (it is down, not the assets), or the
@@ -17,13 +18,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from ic3_pipeline.sync.attempts import SyncContext, store_outcome
+from ic3_pipeline.sync.attempts import SyncContext, store_group
 from ic3_pipeline.sync.connector import AuthenticationFailed, EntityClient, EntityConnector, FetchOutcome
 
 log = logging.getLogger(__name__)
 
 # The API is considered down after this many transient failures in a row (each already retried max_attempts times).
 DEFAULT_BREAKER_THRESHOLD = 20
+# At most this many assets per transaction: bounds what a crash or a refused commit puts back to "due".
+MAX_GROUP = 100
 
 
 class SystemicFailure(RuntimeError):
@@ -90,9 +93,11 @@ async def sync_assets(
     api_name = connector.display_name if context.source == connector.name else f"{connector.display_name} ({context.source})"
     state = _BatchState(breaker_threshold, api_name)
     # One writer thread: writes never block the event loop, and SQLite sees one writer at a time.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ic3-writer") as writer:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ic3-writer") as pool:
+        writer = _GroupWriter(pool, engine, connector, context)
+        writing = asyncio.create_task(writer.run())
         workers = [
-            asyncio.create_task(_worker(client, connector, engine, queue, writer, report, state, context))
+            asyncio.create_task(_worker(client, queue, writer, report, state))
             for _ in range(max(1, min(client.http.policy.concurrency, len(asset_ids))))
         ]
         ticker = asyncio.create_task(_report_progress(report, started, client, progress, progress_every_s))
@@ -105,6 +110,7 @@ async def sync_assets(
             raise
         finally:
             ticker.cancel()
+            writing.cancel()
             report.elapsed_s = time.monotonic() - started
             report.request_stats = client.http.stats.as_dict()
             report.final_rate = client.http.limiter.rate
@@ -135,17 +141,48 @@ class _BatchState:
             fetch.cancel()
 
 
+class _GroupWriter:
+    """Hands the answers to the writer thread in groups: each worker awaits its own answer's commit (so counts and
+    database faults reach it as before), and whatever arrives while a group is written forms the next group."""
+
+    def __init__(self, pool: ThreadPoolExecutor, engine: Engine, connector: EntityConnector, context: SyncContext):
+        self._pool, self._engine, self._connector, self._context = pool, engine, connector, context
+        self._pending: list[tuple[FetchOutcome, asyncio.Future[None]]] = []
+        self._arrived = asyncio.Event()
+
+    async def write(self, outcome: FetchOutcome) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((outcome, done))
+        self._arrived.set()
+        await done
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            while self._pending:
+                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                try:
+                    await loop.run_in_executor(self._pool, store_group, self._engine, self._connector,
+                                               [outcome for outcome, _ in group], self._context)
+                except Exception as error:  # the database failed: every asset of the group stays due
+                    for _, done in group:
+                        if not done.done():
+                            done.set_exception(error)
+                    continue
+                for _, done in group:
+                    if not done.done():
+                        done.set_result(None)
+
+
 async def _worker(
     client: EntityClient,
-    connector: EntityConnector,
-    engine: Engine,
     queue: asyncio.Queue[str],
-    writer: ThreadPoolExecutor,
+    writer: _GroupWriter,
     report: BatchReport,
     state: _BatchState,
-    context: SyncContext,
 ) -> None:
-    loop = asyncio.get_running_loop()
     while state.stop_reason is None:
         try:
             asset_id = queue.get_nowait()
@@ -164,7 +201,7 @@ async def _worker(
             return  # abandoned by the stop: the asset was not stored and stays due
         finally:
             state.fetches.discard(fetch)
-        await loop.run_in_executor(writer, store_outcome, engine, connector, outcome, context)
+        await writer.write(outcome)
         _count(report, state, outcome)
 
 

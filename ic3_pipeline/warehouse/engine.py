@@ -56,6 +56,9 @@ def make_engine(url: str | None = None) -> Engine:
         busy_s = float(os.environ.get(SQLITE_BUSY_TIMEOUT_ENV, "60"))
         engine = create_engine(url, connect_args={"timeout": busy_s})
         event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, busy_s))
+        # pysqlite's own transaction handling breaks SAVEPOINT (SQLAlchemy's documented recipe): the driver is put
+        # in autocommit and SQLAlchemy emits BEGIN itself, so the per-asset savepoints of a write group work.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -67,6 +70,7 @@ def _sqlite_pragmas(dbapi_connection, busy_s: float) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    dbapi_connection.isolation_level = None  # see make_engine: SQLAlchemy emits BEGIN
 
 
 def connected_engine(url: str | None = None) -> Engine:
