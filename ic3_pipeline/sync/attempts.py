@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
-from ic3_pipeline.sync.connector import EntityConnector, FetchOutcome, WriteKeys
+from ic3_pipeline.sync.connector import EntityConnector, FetchOutcome, RecordToWrite, WriteKeys
 from ic3_pipeline.warehouse import database_error_line, tables
 from ic3_pipeline.warehouse.times import utc_now
 
@@ -39,6 +39,8 @@ _BUMP_MASTER = (
 )
 _LOG_ATTEMPT = tables.sync_log.insert()
 _STATE_COLUMNS = ("last_synced_at", "last_attempt_at", "last_sync_status", "last_sync_error", "updated_at")
+# A connection with this execution option takes SQLite's write lock when its transaction begins (warehouse.engine).
+WRITE_LOCK_OPTION = "ic3_write_lock"
 # What one asset's rows can do wrong on their own; anything else (the connection, the schema) stops the batch.
 _ASSET_ERRORS = (DataError, IntegrityError)
 
@@ -60,11 +62,24 @@ class SyncContext:
 def store_group(
     engine: Engine, connector: EntityConnector, outcomes: Sequence[FetchOutcome], context: SyncContext
 ) -> None:
-    """Write ``outcomes`` in one transaction, each under its own savepoint. An asset that left the register, or whose
-    rows the database refuses, is recorded as an error instead (its ``status`` and ``error`` are updated)."""
-    with engine.begin() as conn:
-        for outcome in outcomes:
-            _store_one(conn, connector, outcome, context)
+    """Write ``outcomes`` in one transaction. An asset that left the register, or whose rows the database refuses, is
+    recorded as an error instead (its ``status`` and ``error`` are updated).
+
+    First all together, one statement per table for the whole group, under one savepoint; if the database refuses
+    one asset's rows, that savepoint is rolled back and the group is written again asset by asset, each under a
+    savepoint of its own, so only the refused asset fails. The group's asset rows are locked first (PostgreSQL
+    ``FOR UPDATE``, SQLite ``BEGIN IMMEDIATE``), so the versions computed here cannot race another run's."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_LOCK_OPTION: True})
+        with conn.begin():
+            try:
+                with conn.begin_nested():
+                    _write_group(conn, connector, outcomes, context, utc_now())
+                return
+            except _ASSET_ERRORS:
+                pass
+            for outcome in outcomes:
+                _store_one(conn, connector, outcome, context)
 
 
 def store_success(engine: Engine, connector: EntityConnector, outcome: FetchOutcome, context: SyncContext) -> int:
@@ -114,9 +129,72 @@ def _write_success(
         if master:
             _update_master(conn, asset_id, master, now)
     keys = WriteKeys(asset_id=asset_id, cmms_asset_id=outcome.asset_id, sync_version=version, synced_at=now)
-    connector.write(conn, outcome.record, outcome.body or b"", http_status=outcome.http_status or 200, keys=keys)
-    _log(conn, outcome, context, now)
+    connector.write(conn, [_to_write(outcome, keys)])
+    _log(conn, [outcome], context, now)
     return version
+
+
+def _write_group(
+    conn: Connection, connector: EntityConnector, outcomes: Sequence[FetchOutcome], context: SyncContext,
+    now: datetime,
+) -> None:
+    """Every outcome of the group with one statement per table (versions computed under the group's row locks)."""
+    ids = [outcome.asset_id for outcome in outcomes]
+    query = select(asset.c.cmms_asset_id, asset.c.asset_id, asset.c.sync_version).where(asset.c.cmms_asset_id.in_(ids))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    known = {cmms_id: (asset_id, version) for cmms_id, asset_id, version in conn.execute(query)}
+    states = {asset_id: (version, failures) for asset_id, version, failures in conn.execute(
+        select(state.c.asset_id, state.c.sync_version, state.c.consecutive_failures)
+        .where(state.c.source == context.source, state.c.asset_id.in_([a for a, _ in known.values()]))
+    )}
+    synced_states, failed_states, master_rows, written = [], [], [], []
+    for outcome in outcomes:
+        if outcome.asset_id not in known:
+            if outcome.status == "success":
+                outcome.status, outcome.error, outcome.record = "error", "asset no longer in ic3_asset_master", None
+            continue
+        asset_id, master_version = known[outcome.asset_id]
+        state_version, failures = states.get(asset_id, (0, 0))
+        if outcome.status == "success":
+            version = (master_version if connector.mirrors_asset_master else state_version) + 1
+            values = {"last_synced_at": now, "last_attempt_at": now, "last_sync_status": "success",
+                      "last_sync_error": None, "consecutive_failures": 0, "updated_at": now}
+            synced_states.append({"source": context.source, "asset_id": asset_id, "sync_version": version, **values})
+            master = dict(connector.asset_master_values(outcome.record))
+            if connector.mirrors_asset_master:
+                master.update(values, sync_version=version)
+            keys = WriteKeys(asset_id=asset_id, cmms_asset_id=outcome.asset_id, sync_version=version, synced_at=now)
+            written.append(_to_write(outcome, keys))
+        else:
+            failures = failures + 1 if outcome.status == "error" else 0
+            values = {"last_attempt_at": now, "last_sync_status": outcome.status,
+                      "last_sync_error": outcome.error or "", "consecutive_failures": failures, "updated_at": now}
+            failed_states.append({"source": context.source, "asset_id": asset_id, "sync_version": state_version,
+                                  "last_synced_at": None, **values})
+            master = values if connector.mirrors_asset_master else {}
+        if master:
+            master_rows.append({"row_asset_id": asset_id, **master, "updated_at": now})
+    for rows, failed in ((synced_states, False), (failed_states, True)):
+        if rows:
+            conn.execute(_state_set(conn.dialect.name, keep_synced_at=failed), rows)
+    for rows in _same_columns(master_rows):
+        conn.execute(_MASTER, rows)
+    if written:
+        connector.write(conn, written)
+    _log(conn, outcomes, context, now)
+
+
+def _to_write(outcome: FetchOutcome, keys: WriteKeys) -> RecordToWrite:
+    return RecordToWrite(outcome.record, outcome.body or b"", outcome.http_status or 200, keys)
+
+
+def _same_columns(rows: list[dict]) -> list[list[dict]]:
+    """``rows`` split into runs that carry the same columns (one executemany each)."""
+    runs: dict[tuple, list[dict]] = {}
+    for row in rows:
+        runs.setdefault(tuple(row), []).append(row)
+    return list(runs.values())
 
 
 def _write_failure(
@@ -132,7 +210,7 @@ def _write_failure(
         failures = _bump_failures(conn, context.source, asset_id, values, counts=outcome.status == "error")
         if connector.mirrors_asset_master:
             _update_master(conn, asset_id, {**values, "consecutive_failures": failures}, now)
-    _log(conn, outcome, context, now)
+    _log(conn, [outcome], context, now)
 
 
 def _asset_id(conn: Connection, cmms_asset_id: str) -> int:
@@ -202,14 +280,28 @@ def _failure_upsert(dialect: str, *, counts: bool):
     return _STATEMENTS[cache_key]
 
 
+def _state_set(dialect: str, *, keep_synced_at: bool):
+    """Upsert a (source, asset) state to exactly the values given (computed under the group's locks); a failed
+    attempt keeps the last successful sync's time and version."""
+    cache_key = (dialect, "set", keep_synced_at)
+    if cache_key not in _STATEMENTS:
+        stmt = _insert(dialect)
+        kept = {"last_synced_at", "sync_version"} if keep_synced_at else set()
+        columns = [c.name for c in state.columns if c.name not in {"source", "asset_id", *kept}]
+        _STATEMENTS[cache_key] = stmt.on_conflict_do_update(
+            index_elements=["source", "asset_id"], set_={column: stmt.excluded[column] for column in columns}
+        )
+    return _STATEMENTS[cache_key]
+
+
 def _update_master(conn: Connection, asset_id: int, values: Mapping[str, Any], now: datetime) -> None:
     conn.execute(_MASTER, {"row_asset_id": asset_id, **values, "updated_at": now})
 
 
-def _log(conn: Connection, outcome: FetchOutcome, context: SyncContext, now: datetime) -> None:
-    conn.execute(_LOG_ATTEMPT, {
+def _log(conn: Connection, outcomes: Sequence[FetchOutcome], context: SyncContext, now: datetime) -> None:
+    conn.execute(_LOG_ATTEMPT, [{
         "serialnumber": outcome.asset_id, "sync_type": context.sync_type, "source": context.source,
         "status": outcome.status, "error_message": outcome.error if outcome.status != "success" else None,
         "http_status": outcome.http_status, "attempts": outcome.attempts, "run_id": context.run_id,
         "batch_id": context.batch_id, "synced_at": now,
-    })
+    } for outcome in outcomes])

@@ -82,6 +82,16 @@ class WriteKeys:
 
 
 @dataclass(frozen=True)
+class RecordToWrite:
+    """One parsed record, its body as received, and who its rows belong to."""
+
+    record: Any
+    body: bytes
+    http_status: int
+    keys: WriteKeys
+
+
+@dataclass(frozen=True)
 class VersionedTable:
     """A table the connector writes per asset, each row stamped with the asset's ``sync_version``.
 
@@ -126,8 +136,9 @@ class EntityConnector(Protocol):
         """The ``ic3_asset_master`` columns this connector owns, from one record (may be empty)."""
         ...
 
-    def write(self, conn: Connection, record: Any, body: bytes, *, http_status: int, keys: WriteKeys) -> None:
-        """Write one record's rows (``versioned_tables`` stamped with ``keys.sync_version``) in ``conn``'s transaction."""
+    def write(self, conn: Connection, items: Sequence[RecordToWrite]) -> None:
+        """Write these records' rows (``versioned_tables`` stamped with each one's ``keys.sync_version``) in
+        ``conn``'s transaction — several assets at once, so each table takes one statement for all of them."""
         ...
 
 
@@ -137,6 +148,7 @@ __all__ = [
     "EntityClient",
     "EntityConnector",
     "FetchOutcome",
+    "RecordToWrite",
     "Status",
     "TableAsset",
     "VersionedTable",

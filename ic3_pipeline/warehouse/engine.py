@@ -58,7 +58,10 @@ def make_engine(url: str | None = None) -> Engine:
         event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, busy_s))
         # pysqlite's own transaction handling breaks SAVEPOINT (SQLAlchemy's documented recipe): the driver is put
         # in autocommit and SQLAlchemy emits BEGIN itself, so the per-asset savepoints of a write group work.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # A connection marked for writing (execution option ic3_write_lock) takes the write lock at once, so what it
+        # reads before it writes cannot be changed by another writer in between.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get("ic3_write_lock") else "BEGIN"))
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -85,3 +85,30 @@ def test_a_fast_batch_commits_many_assets_per_transaction(pipeline):
     assert len(commits) < len(pipeline.asset_ids)
     assert set(states(engine).values()) == {"success"} and len(states(engine)) == len(pipeline.asset_ids)
     assert inconsistent(engine) == []
+
+
+def test_a_mixed_group_keeps_each_assets_own_history(pipeline):
+    """Successes, errors and 404s in one group: each asset's state is its own — a failure keeps the version and the
+    last-synced time of its earlier success and counts up its failures; a 404 resets them; successes bump."""
+    a, b, c = pipeline.asset_ids[:3]
+    store_group(pipeline.engine, INNOMAINT.connector, [success(pipeline, x) for x in (a, b, c)], CONTEXT)
+    group = [FetchOutcome(a, "error", 3, 503, error="HTTP 503 after 3 attempts"),
+             FetchOutcome(b, "not_found", 1, 404, error="not found in Innomaint (HTTP 404)"),
+             success(pipeline, c)]
+    store_group(pipeline.engine, INNOMAINT.connector, group, CONTEXT)
+    store_group(pipeline.engine, INNOMAINT.connector, [FetchOutcome(a, "error", 3, 503, error="again")], CONTEXT)
+    asset, state = tables.asset_master, tables.sync_state
+    with pipeline.engine.connect() as conn:
+        rows = {r.cmms_asset_id: r for r in conn.execute(
+            select(asset.c.cmms_asset_id, state.c.sync_version, state.c.last_sync_status, state.c.consecutive_failures,
+                   state.c.last_synced_at, state.c.last_sync_error, asset.c.sync_version.label("master_version"),
+                   asset.c.consecutive_failures.label("master_failures"))
+            .join(state, state.c.asset_id == asset.c.asset_id))}
+    assert (rows[a].sync_version, rows[a].last_sync_status, rows[a].consecutive_failures, rows[a].last_sync_error) == (
+        1, "error", 2, "again")
+    assert rows[a].last_synced_at is not None  # the earlier success's time stays
+    assert (rows[b].sync_version, rows[b].last_sync_status, rows[b].consecutive_failures) == (1, "not_found", 0)
+    assert (rows[c].sync_version, rows[c].last_sync_status) == (2, "success")
+    assert all(r.master_version == r.sync_version and r.master_failures == r.consecutive_failures
+               for r in rows.values())  # the users' columns mirror the state
+    assert inconsistent(pipeline.engine) == []

@@ -6,16 +6,16 @@ only what is Innomaint's own: the request (``client``), the parsing (``records``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 
 from ic3_pipeline.connectors.innomaint.client import InnomaintClient
 from ic3_pipeline.connectors.innomaint.records import PERIODS, AssetRecord
-from ic3_pipeline.connectors.innomaint.writer import write_record
+from ic3_pipeline.connectors.innomaint.writer import write_records
 from ic3_pipeline.http_client import HttpPolicy
-from ic3_pipeline.sync.connector import Credentials, TableAsset, VersionedTable, WriteKeys
+from ic3_pipeline.sync.connector import Credentials, RecordToWrite, TableAsset, VersionedTable
 from ic3_pipeline.warehouse import tables as warehouse
 
 
@@ -57,8 +57,8 @@ class InnomaintConnector:
     def asset_master_values(self, record: AssetRecord) -> Mapping[str, Any]:
         return record.master
 
-    def write(self, conn: Connection, record: AssetRecord, body: bytes, *, http_status: int, keys: WriteKeys) -> None:
-        write_record(conn, record, body, http_status=http_status, keys=keys)
+    def write(self, conn: Connection, items: Sequence[RecordToWrite]) -> None:
+        write_records(conn, items)
 
 
 connector = InnomaintConnector()

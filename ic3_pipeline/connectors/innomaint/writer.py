@@ -1,14 +1,15 @@
-"""Writing one Innomaint asset-detail record: the landed response, the building / floor / department masters, the
-performance row and both work-order rows, inside the engine's per-asset transaction and stamped with its version."""
+"""Writing Innomaint asset-detail records: the landed responses, the building / floor / department masters, the
+performance rows and both work-order rows of each, inside the engine's transaction and stamped with each asset's
+version. One statement per table for all the records given (the engine hands over a group at a time)."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
-from ic3_pipeline.connectors.innomaint.records import AssetRecord
-from ic3_pipeline.sync.connector import WriteKeys
+from ic3_pipeline.sync.connector import RecordToWrite
 from ic3_pipeline.warehouse import tables, upsert_rows
 
 _MASTERS = (
@@ -18,30 +19,42 @@ _MASTERS = (
 )
 
 
-def write_record(conn: Connection, record: AssetRecord, body: bytes, *, http_status: int, keys: WriteKeys) -> None:
-    now = keys.synced_at
+def write_records(conn: Connection, items: Sequence[RecordToWrite]) -> None:
     for table, attribute, key in _MASTERS:
-        row = getattr(record, attribute)
-        if row is not None:
-            upsert_rows(conn, table, [{**row, "updated_at": now}], key=[key])
+        rows = {}  # one row per id: the last record's, as writing them one by one would leave it
+        for item in items:
+            row = getattr(item.record, attribute)
+            if row is not None:
+                rows[row[key]] = {**row, "updated_at": item.keys.synced_at}
+        if rows:
+            upsert_rows(conn, table, list(rows.values()), key=[key])
+    upsert_rows(conn, tables.raw_response, [_landed(item) for item in items], key=["cmms_asset_id"])
     upsert_rows(
         conn,
-        tables.raw_response,
-        [{
-            "cmms_asset_id": keys.cmms_asset_id,
-            "payload": body.decode("utf-8", errors="replace"),
-            "payload_sha256": hashlib.sha256(body).hexdigest(),
-            "http_status": http_status,
-            "fetched_at": now,
-            "sync_version": keys.sync_version,
-        }],
-        key=["cmms_asset_id"],
+        tables.asset_performance,
+        [{**item.record.performance, **_ids(item), "recorded_at": item.keys.synced_at} for item in items],
+        key=["asset_id"],
     )
-    ids = {"asset_id": keys.asset_id, "cmms_asset_id": keys.cmms_asset_id, "sync_version": keys.sync_version}
-    upsert_rows(conn, tables.asset_performance, [{**record.performance, **ids, "recorded_at": now}], key=["asset_id"])
     upsert_rows(
         conn,
         tables.workorder_summary,
-        [{**row, **ids, "period_type": period, "updated_at": now} for period, row in record.workorders.items()],
+        [{**row, **_ids(item), "period_type": period, "updated_at": item.keys.synced_at}
+         for item in items for period, row in item.record.workorders.items()],
         key=["asset_id", "period_type"],
     )
+
+
+def _landed(item: RecordToWrite) -> dict:
+    return {
+        "cmms_asset_id": item.keys.cmms_asset_id,
+        "payload": item.body.decode("utf-8", errors="replace"),
+        "payload_sha256": hashlib.sha256(item.body).hexdigest(),
+        "http_status": item.http_status,
+        "fetched_at": item.keys.synced_at,
+        "sync_version": item.keys.sync_version,
+    }
+
+
+def _ids(item: RecordToWrite) -> dict:
+    keys = item.keys
+    return {"asset_id": keys.asset_id, "cmms_asset_id": keys.cmms_asset_id, "sync_version": keys.sync_version}
