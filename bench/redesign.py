@@ -49,6 +49,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from bench.harness import OUT, Table, heading, register_file
+from bench.simulator import SimulatorProcess
 
 PROJECT = Path(__file__).resolve().parents[1]
 RUNNER = Path(__file__).with_name("redesign_runner.py")
@@ -131,39 +132,6 @@ def run_in(root: Path, function: str, env: dict[str, str] | None = None, **kwarg
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-class Simulator:
-    """The Innomaint simulator in a process of its own (the new tree's ``sandbox``, unchanged since f7c3f43)."""
-
-    def __init__(self, root: Path, register: Path, token: str, rate_limit: float, latency_ms: float) -> None:
-        self._command = [sys.executable, str(RUNNER), "serve",
-                         json.dumps({"register": str(register), "rate_limit": rate_limit, "latency_ms": latency_ms})]
-        self._env = _env(root, {TOKEN_ENV: token})
-        self._process: subprocess.Popen[str] | None = None
-        self.base_url = ""
-
-    def __enter__(self) -> Simulator:
-        self._process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                         env=self._env, cwd=tempfile.gettempdir())
-        line = self._process.stdout.readline().strip() if self._process.stdout else ""
-        if not line.startswith("http://"):
-            self.__exit__()
-            raise RuntimeError(f"the simulator did not start (said {line!r})")
-        self.base_url = line
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._process is None:
-            return
-        if self._process.stdin:
-            self._process.stdin.close()  # the server's signal to stop
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._process = None
-
-
 class ScratchSchemas:
     """Fresh schemas on a PostgreSQL server (``url_for_new()``), every one dropped by ``drop_all()``."""
 
@@ -219,8 +187,9 @@ def measure_syncs(trees: Trees, plan: Plan) -> tuple[list[tuple], bool]:
     for rate, latency_ms in plan.settings:
         token = secrets.token_urlsafe(16)
         results: dict[str, list[dict]] = {side: [] for side in SIDES}
-        with tempfile.TemporaryDirectory() as tmp, Simulator(trees.paths["new"], register, token, rate,
-                                                             latency_ms) as simulator:
+        # The simulator is unchanged since f7c3f43: one process of it serves both trees.
+        with tempfile.TemporaryDirectory() as tmp, SimulatorProcess(register, token=token, rate_limit=rate,
+                                                                    latency_ms=latency_ms) as simulator:
             for round_ in range(1, plan.sync_rounds + 1):
                 for side in SIDES:
                     database = f"sqlite:///{tmp}/{side}_{round_}.sqlite"

@@ -40,30 +40,6 @@ def tree() -> dict:
     return {"api": api(), "file": str(Path(ic3_pipeline.__file__).resolve()), "python": sys.version.split()[0]}
 
 
-def _register_sites(register: str) -> dict[str, str]:
-    """asset id -> site name, validated as the import does (the register modules are the same in both trees)."""
-    from ic3_pipeline.register.validation import validate
-    from ic3_pipeline.register.workbook import open_register
-
-    return {row["cmms_asset_id"]: row["site_name"] for row in validate(open_register(register)).records()}
-
-
-# --- the simulator, in a process of its own --------------------------------------------------------------------------
-
-def serve(register: str, rate_limit: float, latency_ms: float) -> None:
-    """Serve the register's assets until stdin closes; the first stdout line is the base URL."""
-    from ic3_pipeline.sandbox.innomaint_simulator import InnomaintSimulator, SimulatorConfig
-
-    sites = _register_sites(register)
-    config = SimulatorConfig(token=os.environ[TOKEN_ENV], rate_limit=rate_limit, latency_ms=latency_ms, seed=SEED)
-    simulator = InnomaintSimulator(list(sites), config, sites)
-    print(simulator.start(log_level="warning"), flush=True)
-    try:
-        sys.stdin.read()
-    finally:
-        simulator.stop()
-
-
 def _server_stats(base_url: str) -> dict:
     import httpx
 

@@ -4,10 +4,11 @@ Each step runs in its own process (its peak RSS is its own; "above start" subtra
 imports and engine were ready, so the step's own growth shows). The simulator is not served: the write path is
 measured apart from HTTP, on the bodies the simulator would send (``AssetDirectory.record`` + ``encode_body``,
 generated outside the timed part), parsed with ``records.parse_body``/``parse_asset_detail`` and written with
-``store.store_success``, one transaction per asset as a sync does. Ids are streamed from the database 1,000 at a
+``sync.attempts.store_group`` in the writer's groups of up to ``MAX_GROUP`` assets, as a sync writes whenever answers
+arrive faster than it writes them. Ids are streamed from the database 1,000 at a
 time so the harness itself keeps memory flat.
 
-Writing 300k assets one transaction each takes over 10 minutes here, so above ``--write-cap`` assets a spread subset
+Writing 300k assets takes minutes here, so above ``--write-cap`` assets a spread subset
 is written (every k-th id across the whole table) and the full-size time extrapolated linearly; the table marks
 those figures with "~". Rows/s for the write path counts every table row written (asset master update, landed
 response, performance, two work-order rows, sync log, and new building/floor/department rows).
@@ -88,7 +89,8 @@ def measure_write(url: str, cap: int) -> dict:
     from bench.harness import BENCH_SOURCE, bench_context
     from ic3_pipeline.connectors import get_connector
     from ic3_pipeline.connectors.innomaint.records import parse_asset_detail, parse_body
-    from ic3_pipeline.sync.attempts import store_success
+    from ic3_pipeline.sync.attempts import store_group
+    from ic3_pipeline.sync.batch import MAX_GROUP
     from ic3_pipeline.sync.connector import FetchOutcome
     from ic3_pipeline.sandbox.innomaint_data import AssetDirectory, encode_body
     from ic3_pipeline.warehouse import make_engine, tables
@@ -106,9 +108,10 @@ def measure_write(url: str, cap: int) -> dict:
         directory = AssetDirectory([asset_id for asset_id, _ in chunk], seed=7, sites=dict(chunk))
         bodies = [(asset_id, encode_body(directory.record(asset_id))) for asset_id, _ in chunk]
         started = time.perf_counter()
-        for asset_id, body in bodies:
-            record = parse_asset_detail(parse_body(body), asset_id)
-            store_success(engine, connector, FetchOutcome(asset_id, "success", 1, 200, record=record, body=body), context)
+        outcomes = [FetchOutcome(asset_id, "success", 1, 200, record=parse_asset_detail(parse_body(body), asset_id),
+                                 body=body) for asset_id, body in bodies]
+        for start in range(0, len(outcomes), MAX_GROUP):
+            store_group(engine, connector, outcomes[start:start + MAX_GROUP], context)
         timed += time.perf_counter() - started
         written += len(bodies)
     rows = _row_count(engine) - rows_before + written  # + the asset master rows updated
