@@ -155,7 +155,7 @@ class CmmsConnection(Component, Resolvable, Model):
                 raise ValueError(f"secrets.{name}: connector {self.connector!r} takes no secret {name!r} (it takes: {known})")
             if not _ENV_NAME.match(variable):
                 raise ValueError(
-                    f"secrets.{name}: must be the NAME of an environment variable (e.g. INNOMAINT_API_TOKEN), "
+                    f"secrets.{name}: must be the NAME of an environment variable (e.g. ACME_API_TOKEN), "
                     "never the secret itself"
                 )
         missing = [name for name in wanted if name not in self.secrets]

@@ -64,7 +64,7 @@ class Credentials:
         return self.values.get(name) or ""
 
     def where(self, name: str) -> str:
-        """``INNOMAINT_API_TOKEN``: what to tell a person to check."""
+        """The variable behind a secret (e.g. ``ACME_API_TOKEN``): what to tell a person to check."""
         return self.env_names.get(name, name)
 
     def __repr__(self) -> str:
@@ -122,7 +122,7 @@ class EntityConnector(Protocol):
     """A CMMS whose API answers one asset per call (e.g. an asset-detail endpoint)."""
 
     name: str  # the connector's name; also the ``sync_type`` of the users' log tables
-    display_name: str  # how messages name the CMMS ("Innomaint")
+    display_name: str  # how messages name the CMMS, capitalised as its vendor does
     secrets: Mapping[str, str]  # secret name -> what it is, e.g. {"token": "bearer token"}
     tables: Sequence[TableAsset]  # the first is the asset the step's checks attach to
     versioned_tables: Sequence[VersionedTable]
