@@ -90,19 +90,22 @@ def simulate(cmms: str, register: Path, port: int, token: str | None, rate_limit
 @click.option("--force", is_flag=True, help="Re-fetch every asset, due or not.")
 @click.option("--sites-per-run", default=None, type=click.IntRange(1, 1000),
               help="Sites batched into one run (default: the source's sites_per_run, 100).")
+@click.option("--object-structure", "stream", default=None,
+              help="Collection sources: one stream, by name or object structure (e.g. MXAPIASSET).")
+@click.option("--full", is_flag=True, help="Collection sources: read everything and mark vanished rows deleted.")
 def sync(source: str | None, all_sites: bool, site: str | None, asset_id: str | None, force: bool,
-         sites_per_run: int | None) -> None:
+         sites_per_run: int | None, stream: str | None, full: bool) -> None:
     """Sync what is due from SOURCE (default: every configured source), as Dagster runs.
 
-    Exit status 1 when assets failed. Without SOURCE, a source whose environment (base URL, secrets) is not set is
-    skipped with a note.
+    Asset sources (innomaint): exactly one of --all, --site, --asset. Collection sources (maximo): every stream of
+    the configured sites, or --site, --object-structure, --full. Exit status 1 when anything failed. Without SOURCE
+    (and with --all), a source whose environment (base URL, secrets) is not set is skipped with a note.
     """
-    if sum(bool(x) for x in (all_sites, site, asset_id)) != 1:
-        raise click.UsageError("Give exactly one of --all, --site SITE, --asset ID.")
     from ic3_pipeline.cli.sync import SyncRequest, run_sync
     from ic3_pipeline.cli.scopes import UnknownSource
 
-    request = SyncRequest(all_sites=all_sites, site=site, asset_id=asset_id, force=force, sites_per_run=sites_per_run)
+    request = SyncRequest(all_sites=all_sites, site=site, asset_id=asset_id, force=force, sites_per_run=sites_per_run,
+                          full=full, stream=stream)
     try:
         sys.exit(run_sync(source, request))
     except UnknownSource as error:
@@ -112,14 +115,23 @@ def sync(source: str | None, all_sites: bool, site: str | None, asset_id: str | 
 @main.command("status")
 @click.argument("source", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(source: str | None, as_json: bool) -> None:
+@click.option("--watch", is_flag=True, help="Refresh every few seconds until Ctrl-C.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.5, 3600), help="Seconds between refreshes (--watch).")
+@click.option("--times", default=None, type=click.IntRange(1), hidden=True, help="Stop --watch after this many.")
+def status(source: str | None, as_json: bool, watch: bool, interval: float, times: int | None) -> None:
     """Sync status from the database: total, synced, needing retry, not found, never synced, stale, last batches —
-    for the whole database and each source, or for SOURCE only."""
+    for the whole database and each source, or for SOURCE only (a collection source such as maximo: rows per table,
+    and the high-water mark and last sync per stream and site)."""
     from ic3_pipeline.cli.status import print_status
     from ic3_pipeline.cli.scopes import UnknownSource
 
     try:
-        print_status(source, as_json=as_json)
+        if watch:
+            from ic3_pipeline.cli.collections import watch as keep_showing
+
+            keep_showing(lambda: print_status(source, as_json=as_json), interval, times)
+        else:
+            print_status(source, as_json=as_json)
     except UnknownSource as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
 

@@ -5,6 +5,7 @@ template, or the file does not parse, the full load answers instead (and reports
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 DEFS_MODULE = "ic3_pipeline.defs"
 COMPONENT_TYPE = "ic3_pipeline.components.CmmsConnection"
+COLLECTIONS_TYPE = "ic3_pipeline.components.CmmsCollections"
 DEFAULT_STALE_AFTER_HOURS = 24.0
 
 
@@ -45,7 +47,7 @@ class SourceScope:
 def source_scopes() -> list[SourceScope]:
     """Each source's scope, in source-name order."""
     scopes = []
-    for path in sorted(Path(importlib.import_module(DEFS_MODULE).__file__).parent.glob("*/defs.yaml")):
+    for path in _defs_files():
         scope = _read_scope(path)
         if scope is None:
             return _fully_loaded()
@@ -54,11 +56,54 @@ def source_scopes() -> list[SourceScope]:
     return sorted(scopes, key=lambda scope: scope.source)
 
 
-def find_scope(name: str, scopes: list[SourceScope]) -> SourceScope:
+@dataclass(frozen=True)
+class CollectionScope:
+    """What ``ic3 status`` needs of a collection source: its name and the tables its streams write."""
+
+    source: str
+    tables: list[tuple[str, bool]]  # (table, is_child), in the order the YAML lists the streams
+
+
+def collection_scopes() -> list[CollectionScope]:
+    """Each collection source's scope, in source-name order (read from the YAML as written; the full load answers
+    where a needed value is a template)."""
+    scopes = []
+    for path in _defs_files():
+        try:
+            document = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            return _collections_fully_loaded()
+        if not isinstance(document, dict) or document.get("type") != COLLECTIONS_TYPE:
+            continue
+        attributes = document.get("attributes") or {}
+        source, streams = attributes.get("source"), attributes.get("streams")
+        if not isinstance(source, str) or not isinstance(streams, list) or _templated([source, streams]):
+            return _collections_fully_loaded()
+        tables: list[tuple[str, bool]] = []
+        for stream in streams:
+            if not isinstance(stream, dict) or not isinstance(stream.get("name"), str):
+                return _collections_fully_loaded()
+            parent = f"{source}_{stream['name']}"
+            tables += [(parent, False), *((f"{parent}__{child}", True) for child in stream.get("children") or [])]
+        scopes.append(CollectionScope(source, tables))
+    return sorted(scopes, key=lambda scope: scope.source)
+
+
+def _collections_fully_loaded() -> list[CollectionScope]:
+    from ic3_pipeline.components.catalog import configured
+
+    return [CollectionScope(spec.source, spec.table_names()) for spec in configured()[1]]
+
+
+def _defs_files() -> list[Path]:
+    return sorted(Path(importlib.import_module(DEFS_MODULE).__file__).parent.glob("*/defs.yaml"))
+
+
+def find_scope(name: str, scopes: list[SourceScope], other_sources: Sequence[str] = ()) -> SourceScope:
     for scope in scopes:
         if scope.source == name:
             return scope
-    raise UnknownSource(_unknown(name, [scope.source for scope in scopes]))
+    raise UnknownSource(_unknown(name, sorted([scope.source for scope in scopes] + list(other_sources))))
 
 
 def _read_scope(path: Path) -> SourceScope | None | bool:

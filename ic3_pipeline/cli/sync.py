@@ -12,7 +12,9 @@ from sqlalchemy import Engine, select
 
 from ic3_pipeline.cli.launch import BatchFigures, NothingToSync, SyncTotals, launch_ranges
 from ic3_pipeline.cli.scopes import find_source
-from ic3_pipeline.components.catalog import configured_sources
+from ic3_pipeline.cli.collections import CollectionSyncRequest, run_collection_sync
+from ic3_pipeline.components.catalog import configured
+from ic3_pipeline.components.collection_source import CollectionSourceSpec
 from ic3_pipeline.components.source import SourceSpec
 from ic3_pipeline.register.partitions import register_site_partitions
 from ic3_pipeline.runs import RunOutcome, get_instance
@@ -34,20 +36,49 @@ class SyncRequest:
     asset_id: str | None = None
     force: bool = False
     sites_per_run: int | None = None
+    full: bool = False  # collection sources: read everything and mark what vanished as deleted
+    stream: str | None = None  # collection sources: one stream (or object structure)
+
+    def check_for_entity_source(self) -> None:
+        if sum(bool(x) for x in (self.all_sites, self.site, self.asset_id)) != 1:
+            raise click.UsageError("Give exactly one of --all, --site SITE, --asset ID.")
+        if self.full or self.stream:
+            raise click.UsageError("--full and --object-structure are for collection sources such as maximo; "
+                                   "use --force to re-fetch every asset.")
+
+    def check_for_collection_source(self) -> None:
+        if self.asset_id or self.force or self.sites_per_run:
+            raise click.UsageError("--asset, --force and --sites-per-run are for asset sources such as innomaint; "
+                                   "use --full for a full refresh.")
+        if self.all_sites and self.site:
+            raise click.UsageError("Give --all or --site SITE, not both.")
+
+    @property
+    def collection_request(self) -> CollectionSyncRequest:
+        return CollectionSyncRequest(site=self.site, stream=self.stream, full=self.full)
 
 
 def run_sync(source: str | None, request: SyncRequest) -> int:
     """Sync ``source`` (``None``: every configured source whose environment is set); return the exit status."""
-    sources = configured_sources()
+    sources, collections = configured()
     if source is not None:
-        selected = [find_source(source, sources)]
+        collection = next((spec for spec in collections if spec.source == source), None)
+        if collection is not None:
+            request.check_for_collection_source()
+            selected: list = [collection]
+        else:
+            request.check_for_entity_source()
+            selected = [find_source(source, [*sources, *collections])]
         missing = _missing_env(selected[0])
         if missing:
             click.echo(f"{_unset(missing)}: {source} needs {_needs(selected[0])} in the environment.", err=True)
             return 2
     else:
+        if not request.all_sites or request.site or request.asset_id or request.stream:
+            raise click.UsageError("Without SOURCE, give --all (every configured source); name a SOURCE for --site, "
+                                   "--asset or --object-structure.")
         selected = []
-        for spec in sources:
+        for spec in [*sources, *collections]:
             missing = _missing_env(spec)
             if missing:
                 click.echo(f"Skipping {spec.source}: {_unset(missing)}.")
@@ -59,13 +90,18 @@ def run_sync(source: str | None, request: SyncRequest) -> int:
     engine = connected_engine()
     instance = get_instance()
     try:
-        statuses = [_sync_source(spec, request, engine, instance, several=len(selected) > 1) for spec in selected]
+        statuses = [
+            run_collection_sync(spec, request.collection_request, engine, instance)
+            if isinstance(spec, CollectionSourceSpec)
+            else _sync_source(spec, request, engine, instance, several=len(selected) > 1)
+            for spec in selected
+        ]
     finally:
         engine.dispose()
     return max(statuses)
 
 
-def _missing_env(spec: SourceSpec) -> list[str]:
+def _missing_env(spec: SourceSpec | CollectionSourceSpec) -> list[str]:
     return [name for name in spec.required_env() if not os.environ.get(name)]
 
 
@@ -73,7 +109,10 @@ def _unset(names: list[str]) -> str:
     return f"{names[0]} is not set" if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]} are not set"
 
 
-def _needs(spec: SourceSpec) -> str:
+def _needs(spec: SourceSpec | CollectionSourceSpec) -> str:
+    if isinstance(spec, CollectionSourceSpec):
+        base = [] if spec.base_url else [spec.base_url_env]
+        return " and ".join(filter(None, [*base, f"({spec.describe_secrets()})"]))
     return " and ".join(spec.required_env())
 
 

@@ -135,6 +135,9 @@ class CmmsConnection(Component, Resolvable, Model):
     def _known_connector(cls, value: str) -> str:
         if value not in CONNECTORS:
             raise ValueError(f"unknown connector {value!r}; this release has: {', '.join(sorted(CONNECTORS))}")
+        if getattr(get_connector(value), "kind", "entity") != "entity":
+            raise ValueError(f"connector {value!r} answers paged collections: declare it with "
+                             "ic3_pipeline.components.CmmsCollections")
         return value
 
     @field_validator("base_url_env")

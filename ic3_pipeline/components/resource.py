@@ -7,12 +7,14 @@ and the demo can point a running code location at a new server.
 
 from __future__ import annotations
 
+import os
+
 from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
 from ic3_pipeline.components.source import base_url_from
 from ic3_pipeline.connectors import get_connector
-from ic3_pipeline.http_client import HttpPolicy
+from ic3_pipeline.http_client import HttpPolicy, ResilientClient
 from ic3_pipeline.sync.connector import Credentials, EntityClient
 
 # The secret names a connector may ask for; each is a field of the resource, so it can be an EnvVar.
@@ -75,10 +77,17 @@ class CmmsApiResource(ConfigurableResource):
         return url
 
     def credentials(self) -> Credentials:
-        return Credentials(
-            values={name: getattr(self, name) for name in SECRET_FIELDS if getattr(self, name)},
-            env_names=dict(self.secret_env),
-        )
+        """The secrets: each field's value (an ``EnvVar``), else - for a source whose secrets are alternatives (an
+        API key, or a user and password) - its variable as the environment holds it when the run starts."""
+        values = {name: getattr(self, name) for name in SECRET_FIELDS if getattr(self, name)}
+        for name, variable in self.secret_env.items():
+            if name not in values and os.environ.get(variable):
+                values[name] = os.environ[variable]
+        return Credentials(values=values, env_names=dict(self.secret_env))
+
+    def resilient_client(self, headers: dict[str, str], known_limit: float | None = None) -> ResilientClient:
+        """The shared HTTP client on this API (a collection source pages through it), with the connector's headers."""
+        return ResilientClient(self.resolved_base_url(), headers=headers, policy=self.policy(known_limit))
 
     def client(self, known_limit: float | None = None) -> EntityClient:
         """A client for one batch; ``known_limit`` (req/s, learned by an earlier batch) skips the limiter's slow start."""

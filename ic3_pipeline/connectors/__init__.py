@@ -6,10 +6,12 @@ from __future__ import annotations
 import importlib
 
 from ic3_pipeline.sync.connector import EntityConnector
+from ic3_pipeline.sync.streams import CollectionConnector
 
 # connector name -> "module:attribute" of its connector object; imported only when a source uses it.
 CONNECTORS: dict[str, str] = {
     "innomaint": "ic3_pipeline.connectors.innomaint.connector:connector",
+    "maximo": "ic3_pipeline.connectors.maximo.connector:connector",
 }
 
 
@@ -17,7 +19,7 @@ class UnknownConnector(LookupError):
     """A defs.yaml names a connector this release does not have."""
 
 
-def get_connector(name: str) -> EntityConnector:
+def get_connector(name: str) -> EntityConnector | CollectionConnector:
     try:
         module_name, attribute = CONNECTORS[name].split(":")
     except KeyError:

@@ -112,7 +112,8 @@ class ResilientClient:
         return result
 
     async def send_counted(
-        self, method: str, path: str, *, json: Any = None, accept: Callable[[httpx.Response], T] | None = None
+        self, method: str, path: str, *, json: Any = None, accept: Callable[[httpx.Response], T] | None = None,
+        give_up_on_timeout: bool = False,
     ) -> tuple[T | httpx.Response, int]:
         """One logical call with retries; returns ``accept(response)`` (or the response) of the final answer.
 
@@ -120,7 +121,8 @@ class ResilientClient:
         cannot help). Retried: 408, 429, 5xx, timeouts, transport errors and bodies ``accept`` rejects with
         RetryableResponse. Raises HttpCallFailed after ``policy.max_attempts``; anything else ``accept`` raises
         propagates at once. The concurrency slot is held only while a request is in flight, never while
-        waiting between attempts.
+        waiting between attempts. ``give_up_on_timeout``: a timeout ends the call at once (``timed_out`` set), for a
+        caller that would rather ask for less (a smaller page) than ask again for the same.
         """
         http = self._require_open()
         retrying = build_retrying(
@@ -135,12 +137,19 @@ class ResilientClient:
             async for attempt in retrying:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
-                    result = await self._attempt(http, method, path, json, accept, attempt=attempts)
+                    try:
+                        result = await self._attempt(http, method, path, json, accept, attempt=attempts)
+                    except TransientFailure as failure:
+                        if give_up_on_timeout and failure.timed_out:
+                            self.stats.gave_up += 1
+                            raise HttpCallFailed(failure.give_up_reason(attempts), attempts=attempts,
+                                                 timed_out=True) from None
+                        raise
         except TransientFailure as failure:
             self.stats.gave_up += 1
             reason = failure.give_up_reason(attempts)
             logger.warning("%s %s: giving up: %s", method, path, reason)
-            raise HttpCallFailed(reason, status=failure.status, attempts=attempts) from None
+            raise HttpCallFailed(reason, status=failure.status, attempts=attempts, timed_out=failure.timed_out) from None
         return result, attempts
 
     async def _attempt(
@@ -162,7 +171,7 @@ class ResilientClient:
                 response = await http.request(method, path, json=json)
             except httpx.TimeoutException:
                 self.stats.timeouts += 1
-                raise TransientFailure(f"timed out after {self.policy.timeout_s} s") from None
+                raise TransientFailure(f"timed out after {self.policy.timeout_s} s", timed_out=True) from None
             except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
                 # Our own request is malformed (a token with a newline, a base URL without http://): no attempt can
                 # succeed. httpx's text may quote the offending header value - the token - so only its type is told.

@@ -56,11 +56,12 @@ class RetryableResponse(Exception):
 class HttpCallFailed(Exception):
     """A call gave up. ``reason`` is for people; it never contains header values (the token is a secret)."""
 
-    def __init__(self, reason: str, *, status: int | None = None, attempts: int = 1) -> None:
+    def __init__(self, reason: str, *, status: int | None = None, attempts: int = 1, timed_out: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.attempts = attempts
+        self.timed_out = timed_out  # the last attempt got no answer in time (a caller may ask for less, e.g. a smaller page)
 
     def __repr__(self) -> str:
         return f"HttpCallFailed({self.reason!r}, status={self.status}, attempts={self.attempts})"
@@ -72,11 +73,13 @@ class TransientFailure(Exception):
     ``message`` must already be free of secrets.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after_s: float | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, retry_after_s: float | None = None,
+                 timed_out: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.retry_after_s = retry_after_s
+        self.timed_out = timed_out
 
     def give_up_reason(self, attempts: int) -> str:
         """E.g. ``HTTP 503 after 6 attempts`` or ``timed out after 15.0 s (6 attempts)``."""

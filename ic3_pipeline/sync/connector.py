@@ -123,6 +123,7 @@ class EntityConnector(Protocol):
 
     name: str  # the connector's name; also the ``sync_type`` of the users' log tables
     display_name: str  # how messages name the CMMS, capitalised as its vendor does
+    kind: Literal["entity"]  # (a paged API is a ``sync.streams.CollectionConnector``, kind "collection")
     secrets: Mapping[str, str]  # secret name -> what it is, e.g. {"token": "bearer token"}
     tables: Sequence[TableAsset]  # the first is the asset the step's checks attach to
     versioned_tables: Sequence[VersionedTable]

@@ -286,3 +286,66 @@ cmms_sync_log = Table(
     Column("api_base_url", Text),
     Column("rate_limit_found", Float),
 )
+
+# --- collection sources (paged streams such as an object structure) ---------------------------------------------------
+# A stream's own rows live in tables the sync creates and widens itself (``warehouse.stream_tables``: one per stream
+# and child array, named by the source); these fixed tables hold what the engine keeps about them.
+
+stream_state = Table(
+    "cmms_stream_state",
+    metadata,
+    # One row per (source, stream, partition): where its incremental sync resumes. ``high_water_mark`` is the
+    # largest change-field value of the rows committed so far (ISO 8601, UTC); it is written in the same transaction
+    # as the page that carries it, so it is never ahead of the committed rows.
+    Column("source", SOURCE, primary_key=True),
+    Column("stream", String(128), primary_key=True),
+    Column("partition_key", String(255), primary_key=True),  # "" for an unpartitioned stream
+    Column("high_water_mark", Text),
+    Column("last_sync_at", DateTime(timezone=True)),
+    Column("last_full_sync_at", DateTime(timezone=True)),
+    Column("last_status", String(16)),  # running | success | failed
+    Column("last_error", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+stream_log = Table(
+    "cmms_stream_log",
+    metadata,
+    # One row per stream sync of one partition: what it read, wrote, found and how it ended.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", SOURCE, nullable=False),
+    Column("stream", String(128), nullable=False),
+    Column("partition_key", String(255), nullable=False),
+    Column("run_id", String(64)),
+    Column("mode", String(16), nullable=False),  # full | incremental
+    Column("status", String(16), nullable=False),  # success | failed
+    Column("error_message", Text),
+    Column("pages", Integer, nullable=False, default=0, server_default="0"),
+    Column("rows_written", Integer, nullable=False, default=0, server_default="0"),
+    Column("child_rows_written", Integer, nullable=False, default=0, server_default="0"),
+    Column("rows_deleted", Integer, nullable=False, default=0, server_default="0"),
+    Column("values_kept_as_text", Integer, nullable=False, default=0, server_default="0"),
+    Column("new_columns", Integer, nullable=False, default=0, server_default="0"),
+    Column("requests", Integer, nullable=False, default=0, server_default="0"),
+    Column("throttled", Integer, nullable=False, default=0, server_default="0"),
+    Column("retries", Integer, nullable=False, default=0, server_default="0"),
+    Column("high_water_mark_before", Text),
+    Column("high_water_mark_after", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("ix_cmms_stream_log_source_stream", "source", "stream", "finished_at"),
+)
+
+schema_change = Table(
+    "cmms_schema_change",
+    metadata,
+    # Each column a sync added because the API sent an attribute its table lacked (schema drift), once.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", SOURCE, nullable=False),
+    Column("table_name", String(128), nullable=False),
+    Column("column_name", String(128), nullable=False),
+    Column("column_type", String(32), nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", String(64)),
+    UniqueConstraint("table_name", "column_name", name="uq_cmms_schema_change_column"),
+)

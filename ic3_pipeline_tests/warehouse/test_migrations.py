@@ -30,12 +30,15 @@ from ic3_pipeline_tests.conftest import postgres_base_url
 
 BASELINE = "0001_release_f7c3f43"
 SYNC_STATE = "0002_sync_state_per_source"
-REVISIONS = [BASELINE, SYNC_STATE]
+STREAMS = "0003_collection_streams"
+HEAD = STREAMS
+REVISIONS = [BASELINE, SYNC_STATE, STREAMS]
 
 USERS_TABLES = {
     "ic3_asset_master", "ic3_customer_master", "ic3_location_master", "ic3_category_master", "ic3_group_master",
     "ic3_manufacturer_master", "ic3_building", "ic3_floor_master", "ic3_department_master", "ic3_asset_performance",
     "ic3_workorder_summary", "ic3_innomaint_raw_response", "ic3_sync_log", "cmms_sync_log", "cmms_sync_state",
+    "cmms_stream_state", "cmms_stream_log", "cmms_schema_change",
 }
 
 
@@ -93,13 +96,13 @@ def test_an_empty_database_upgrades_to_head_then_changes_nothing(engine):
     assert schema_state(engine).current is None
     assert not schema_state(engine).up_to_date
 
-    assert upgrade_schema(engine) == REVISIONS  # both revisions, in order
+    assert upgrade_schema(engine) == REVISIONS  # every revision, in order
     assert USERS_TABLES <= table_names(engine)
     assert "ic3_schema_version" not in table_names(engine)  # the release's own version table is gone
     assert upgrade_schema(engine) == []
 
     state = schema_state(engine)
-    assert state.current == state.head == head_revision() == SYNC_STATE
+    assert state.current == state.head == head_revision() == HEAD
     assert state.up_to_date
     # tables.py and the migrations describe the same schema, types included: a change to one without the other fails.
     assert schema_drift(engine) == []
@@ -198,7 +201,7 @@ def test_ensure_schema_upgrades_once_per_process_and_database_while_upgrade_sche
 
     with engine.begin() as conn:  # the revision back, as Alembic wrote it
         conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
-        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": SYNC_STATE})
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:head)"), {"head": HEAD})
     statements.clear()
     assert upgrade_schema(engine) == []  # up to date, but it asked the database to find out
     assert any("alembic_version" in statement for statement in statements)
@@ -226,7 +229,7 @@ def test_a_database_at_an_unknown_revision_is_refused_and_left_alone(db_url, eng
     message = str(refused.value)
     assert "'zzzz_future'" in message
     assert "a newer release" in message
-    assert SYNC_STATE in message  # and what this release knows
+    assert HEAD in message  # and what this release knows
     assert "nothing was changed" in message
 
     assert schema_state(engine).current == "zzzz_future"
@@ -267,21 +270,21 @@ def test_ic3_db_current_and_upgrade(db_url, engine, monkeypatch):
     assert fresh.exit_code == 1, fresh.output
     assert "no revision" in fresh.output
     assert "up to date" not in fresh.output
-    assert f"this release writes {SYNC_STATE}" in fresh.output
+    assert f"this release writes {HEAD}" in fresh.output
     assert "ic3 db upgrade" in fresh.output
 
     upgraded = ic3_db("upgrade")
     assert upgraded.exit_code == 0, upgraded.output
-    assert f"applied {BASELINE}, {SYNC_STATE}" in upgraded.output
+    assert f"applied {BASELINE}, {SYNC_STATE}, {STREAMS}" in upgraded.output
     assert schema_state(engine).up_to_date
 
     current = ic3_db("current")
     assert current.exit_code == 0, current.output
-    assert f"{SYNC_STATE} (up to date)" in current.output
+    assert f"{HEAD} (up to date)" in current.output
 
     again = ic3_db("upgrade")
     assert again.exit_code == 0, again.output
-    assert f"is up to date ({SYNC_STATE})" in again.output
+    assert f"is up to date ({HEAD})" in again.output
     assert "applied" not in again.output
 
 

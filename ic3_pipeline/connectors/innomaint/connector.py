@@ -22,6 +22,7 @@ from ic3_pipeline.warehouse import tables as warehouse
 class InnomaintConnector:
     name = "innomaint"
     display_name = "Innomaint"
+    kind = "entity"
     secrets = {"token": "the bearer token of the asset-detail API"}
     mirrors_asset_master = True  # the users' reports read ic3_asset_master's sync columns
     tables = (

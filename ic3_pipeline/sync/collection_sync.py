@@ -1,0 +1,385 @@
+"""Syncing one collection stream of one partition: page it, write each page in one transaction, move the
+high-water mark with the rows, mark what a full read no longer sees as deleted.
+
+How it stays exact:
+- a page is one transaction (its rows, its children replaced, new columns, the high-water mark), so a crash leaves
+  whole pages; rows are upserted by the stream's key, so a page read twice (a retry, the overlap, a record that moved
+  while paging) never duplicates;
+- the high-water mark only advances over a *contiguous* run of committed pages from the first (pages may finish out
+  of order when several are in flight), so it is never ahead of what is committed;
+- a read is complete when it received as many distinct keys as the API's total says; otherwise records moved while
+  paging (a change or a delete shifts later records onto pages already read) and the partition is read again, up to
+  ``max_passes`` times; only a complete full read marks vanished keys ``_deleted_at``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from ic3_pipeline.http_client import HttpCallFailed, ResilientClient
+from ic3_pipeline.sync.stream_state import NO_PARTITION, advance_mark, mark_finished, mark_started, read_position
+from ic3_pipeline.sync.streams import (
+    CollectionApiError,
+    CollectionConnector,
+    CollectionSettings,
+    Page,
+    PageRequest,
+    StreamReport,
+    StreamSpec,
+)
+from ic3_pipeline.warehouse.stream_tables import (
+    DELETED_AT,
+    HREF,
+    PARTITION,
+    POSITION,
+    SYNCED_AT,
+    StreamTable,
+    TableLayout,
+    WriteFigures,
+    column_name,
+    mark_deleted,
+    parse_datetime,
+    rows_seen_since,
+)
+from ic3_pipeline.warehouse.times import utc_now
+
+log = logging.getLogger(__name__)
+MAX_PAGES = 1_000_000  # a runaway next link (an API answering the same link for ever) stops here
+
+
+class StreamFailed(RuntimeError):
+    """The stream sync of a partition stopped (the API's error, the API down, the database); what was committed
+    stays, and the next sync resumes from the high-water mark. ``auth``: a refused credential."""
+
+    def __init__(self, message: str, report: StreamReport, *, auth: bool = False):
+        super().__init__(message)
+        self.report = report
+        self.auth = auth
+
+
+Progress = Callable[[StreamReport], None]
+
+
+async def sync_stream(
+    client: ResilientClient,
+    connector: CollectionConnector,
+    engine: Engine,
+    *,
+    source: str,
+    stream: StreamSpec,
+    partition: str | None,
+    full: bool = False,
+    settings: CollectionSettings = CollectionSettings(),
+    run_id: str | None = None,
+    progress: Progress | None = None,
+) -> StreamReport:
+    """Read ``stream`` in ``partition`` (incrementally when it has a mark, unless ``full``) into its tables."""
+    partition_key = partition if partition is not None else NO_PARTITION
+    position = read_position(engine, source, stream.name, partition_key)
+    incremental = not full and stream.change_field is not None and position.high_water_mark is not None
+    since = position.high_water_mark - timedelta(seconds=settings.overlap_s) if incremental else None
+    report = StreamReport(stream=stream.name, partition=partition_key, mode="incremental" if incremental else "full",
+                          high_water_mark_before=_iso(position.high_water_mark), page_size=settings.page_size)
+    started_at, started = utc_now(), time.monotonic()
+    stats_before = client.stats.as_dict()  # one client serves every partition of a run: count only this one's
+    writer = _PageWriter(engine, source, stream, partition_key, run_id, position.high_water_mark)
+    mark_started(engine, source, stream.name, partition_key)
+    error: str | None = None
+    auth = False
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ic3-page-writer") as pool:
+            reader = _Reader(client, connector, stream, partition, since, settings, writer, pool, report, progress)
+            complete = False
+            while not complete and report.passes < settings.max_passes:
+                report.passes += 1
+                complete = await reader.read_all(pass_number=report.passes)
+            if not complete:
+                log.warning("%s %s: records kept moving while paging (%d reads); the next sync reads them again",
+                            stream.name, partition_key, report.passes)
+            if complete and not incremental:
+                report.deleted = await asyncio.get_running_loop().run_in_executor(
+                    pool, writer.mark_deleted, reader.pass_started)
+    except CollectionApiError as failure:
+        error, auth = str(failure), failure.auth
+    except HttpCallFailed as failure:
+        error = f"{connector.display_name} did not answer a page: {failure.reason}"
+    except _WriteFailed as failure:
+        error = f"Database error, stream stopped: {failure}"
+    finally:
+        report.elapsed_s = time.monotonic() - started
+        report.request_stats = {name: value - stats_before.get(name, 0) for name, value in client.stats.as_dict().items()}
+        report.high_water_mark_after = _iso(writer.committed_mark)
+        for figure in ("rows", "child_rows", "kept_as_text"):
+            setattr(report, figure, getattr(writer.figures, figure))
+        report.new_columns = list(writer.figures.new_columns)
+        mark_finished(engine, source, stream.name, partition_key, full=not incremental, error=error, run_id=run_id,
+                      report=report, started_at=started_at)
+    if error:
+        raise StreamFailed(error, report, auth=auth)
+    return report
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class _WriteFailed(RuntimeError):
+    """The database refused a page (the message is the driver's first line)."""
+
+
+@dataclass
+class _Committed:
+    """Pages committed in this pass, by row offset, and how far the contiguous run from offset 0 reaches."""
+
+    prefix_end: int = 0
+    pending: dict[int, tuple[int, datetime | None]] = field(default_factory=dict)  # offset -> (end, max change)
+
+    def extend(self, offset: int, end: int, change: datetime | None) -> tuple[int, datetime | None, dict]:
+        """(new prefix end, largest change value the new prefix adds, the pending pages left) - not applied."""
+        pending = dict(self.pending)
+        pending[offset] = (end, change)
+        prefix_end, best = self.prefix_end, None
+        while prefix_end in pending:
+            end_, change_ = pending.pop(prefix_end)
+            if change_ is not None and (best is None or change_ > best):
+                best = change_
+            prefix_end = end_
+        return prefix_end, best, pending
+
+
+class _PageWriter:
+    """Writes pages in the writer thread: one transaction a page, the mark moving with the contiguous prefix."""
+
+    def __init__(self, engine: Engine, source: str, stream: StreamSpec, partition: str, run_id: str | None,
+                 mark: datetime | None):
+        self.engine, self.source, self.stream, self.partition = engine, source, stream, partition
+        table_name = stream.table_name(source)
+        key = tuple(column_name(name) for name in stream.key)
+        self.table = StreamTable(TableLayout(table_name, key), source=source, run_id=run_id)
+        self.children = {child.name: StreamTable(TableLayout(child.table_name(table_name), (), key), source=source,
+                                                 run_id=run_id) for child in stream.children}
+        self.key = key
+        self.committed_mark = mark
+        self.committed = _Committed()
+        self.figures = WriteFigures()
+
+    def start_pass(self) -> None:
+        self.committed = _Committed()
+
+    def write(self, offset: int, records: list[dict[str, Any]], rejected: list[str]) -> int:
+        """Write one page (records at row ``offset``); returns the rows written."""
+        now = utc_now()
+        parents, children, parent_keys, change = self._split(records, now, rejected)
+        prefix_end, prefix_change, pending = self.committed.extend(offset, offset + max(len(records), 1), change)
+        figures = WriteFigures()
+        new_mark = self.committed_mark
+        if prefix_change is not None and (new_mark is None or prefix_change > new_mark):
+            new_mark = prefix_change
+        try:
+            with self.engine.begin() as conn:
+                rows, table_figures = self.table.prepare(conn, parents)
+                figures.add(table_figures)
+                figures.rows += self.table.upsert(conn, rows)
+                for name, child_table in self.children.items():
+                    child_rows, child_figures = child_table.prepare(conn, children[name])
+                    figures.add(child_figures)
+                    figures.child_rows += child_table.replace_children(conn, parent_keys, child_rows)
+                if new_mark is not None and new_mark != self.committed_mark:
+                    advance_mark(conn, self.source, self.stream.name, self.partition, new_mark)
+        except Exception as error:
+            self.table.forget()  # a rolled-back page takes its new columns with it
+            for child_table in self.children.values():
+                child_table.forget()
+            if isinstance(error, DBAPIError):
+                raise _WriteFailed(str(error.orig or error).strip().splitlines()[0]) from None
+            raise
+        self.committed.prefix_end, self.committed.pending = prefix_end, pending
+        self.committed_mark = new_mark
+        self.figures.add(figures)
+        return figures.rows
+
+    def _split(self, records: list[dict[str, Any]], now: datetime, rejected: list[str]):
+        """Parent rows, child rows per child, the parents' keys, and the page's largest change value."""
+        children: dict[str, list[dict]] = {name: [] for name in self.children}
+        parents, parent_keys = [], []
+        largest: datetime | None = None
+        change_field = self.stream.change_field
+        for record in records:
+            row = {column_name(k): v for k, v in record.items() if k not in self.children}
+            key = tuple(row.get(name) for name in self.key)
+            if any(value is None or value == "" for value in key):
+                missing = [name for name, value in zip(self.key, key) if value is None or value == ""]
+                rejected.append(f"a record without {', '.join(missing)} (href {row.get(HREF)}) was skipped")
+                continue
+            key = tuple(str(value) for value in key)
+            row.update({name: value for name, value in zip(self.key, key)})
+            row.update({PARTITION: self.partition, SYNCED_AT: now, DELETED_AT: None})
+            parents.append(row)
+            parent_keys.append(key)
+            for name in self.children:
+                for position, child in enumerate(_as_list(record.get(name))):
+                    child_row = dict(child) if isinstance(child, dict) else {"value": child}
+                    child_row = {column_name(k): v for k, v in child_row.items()}
+                    child_row.update({**dict(zip(self.key, key)), POSITION: position, SYNCED_AT: now})
+                    children[name].append(child_row)
+            if change_field and record.get(change_field):
+                try:
+                    changed = parse_datetime(str(record[change_field]))
+                except ValueError:
+                    continue
+                largest = changed if largest is None or changed > largest else largest
+        return parents, children, parent_keys, largest
+
+    def mark_deleted(self, seen_since: datetime) -> int:
+        with self.engine.begin() as conn:
+            return mark_deleted(conn, self.table.table(conn), self.partition, seen_since, utc_now())
+
+    def seen_since(self, since: datetime) -> int:
+        with self.engine.connect() as conn:
+            return rows_seen_since(conn, self.table.table(conn), self.partition, since)
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+class _Reader:
+    """One read of the partition: the first page, then the rest - several at once by page number when the API
+    says how many there are, else one after another by its next links."""
+
+    def __init__(self, client: ResilientClient, connector: CollectionConnector, stream: StreamSpec,
+                 partition: str | None, since: datetime | None, settings: CollectionSettings, writer: _PageWriter,
+                 pool: ThreadPoolExecutor, report: StreamReport, progress: Progress | None):
+        self.client, self.connector, self.stream, self.partition = client, connector, stream, partition
+        self.since, self.settings, self.writer, self.pool = since, settings, writer, pool
+        self.report, self.progress = report, progress
+        self.page_size = min(settings.page_size, settings.max_page_size)
+        self.pass_started = utc_now()
+        self.rejected_in_pass = 0
+        self._last_progress = time.monotonic()
+
+    async def read_all(self, *, pass_number: int) -> bool:
+        """Read every page once; True when the result was complete (as many keys as the API's total)."""
+        self.pass_started = utc_now()
+        self.rejected_in_pass = 0
+        self.writer.start_pass()
+        first, size = await self._fetch_at(0)
+        await self._write(0, first)
+        total_pages, total = first.total_pages, first.total_count
+        if self.connector.paging == "page_number" and total_pages and total_pages > 1 and first.next_url:
+            last = await self._pages_concurrently(size, total_pages)
+            if last is not None and last.next_url:  # records were added while paging: read on
+                await self._follow(last, total_pages * size)
+        elif first.next_url:
+            await self._follow(first, len(first.records) if first.records else size)
+        if total is None:
+            return True
+        seen = await asyncio.get_running_loop().run_in_executor(self.pool, self.writer.seen_since, self.pass_started)
+        if seen + self.rejected_in_pass >= total:
+            return True
+        log.info("%s %s: read %d of %d records (records moved while paging); reading again (read %d)",
+                 self.stream.name, self.partition or "", seen, total, pass_number + 1)
+        return False
+
+    async def _pages_concurrently(self, size: int, total_pages: int) -> Page | None:
+        """Pages 2..total at ``size``, up to ``page_concurrency`` in flight; returns the last page."""
+        semaphore = asyncio.Semaphore(self.settings.page_concurrency)
+        last: dict[str, Page] = {}
+
+        async def one(number: int) -> None:
+            offset, end, current = (number - 1) * size, number * size, size
+            while offset < end:  # one page, or several smaller ones when it timed out
+                async with semaphore:
+                    page, used = await self._fetch_at(offset, current)
+                current = used
+                await self._write(offset, page)
+                if len(page.records) < used:
+                    break
+                offset += used
+            if number == total_pages:
+                last["page"] = page
+
+        tasks = [asyncio.ensure_future(one(number)) for number in range(2, total_pages + 1)]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return last.get("page")
+
+    async def _follow(self, page: Page, offset: int) -> None:
+        """Follow next links one after another from ``page`` (whose records end at row ``offset``)."""
+        for _ in range(MAX_PAGES):
+            if not page.next_url or not page.records:
+                return
+            try:
+                page = await self._get(page.next_url, give_up_on_timeout=True)
+            except HttpCallFailed as failure:
+                if not failure.timed_out:
+                    raise
+                page, _ = await self._fetch_at(offset)  # ask again by number, in smaller pages
+            await self._write(offset, page)
+            offset += len(page.records)
+
+    async def _fetch_at(self, offset: int, size: int | None = None) -> tuple[Page, int]:
+        """The page starting at row ``offset``; a timeout halves the page size (down to ``min_page_size``) and asks
+        for the same rows in smaller pages, which then continue by their own next links or numbers."""
+        size = size or self.page_size
+        while True:
+            request = PageRequest(self.stream, self.partition, self.since, size, offset // size + 1)
+            smaller = size // 2
+            can_shrink = smaller >= self.settings.min_page_size and offset % smaller == 0 and size % 2 == 0
+            try:
+                page = await self._get(self.connector.page_request(request), give_up_on_timeout=can_shrink)
+            except HttpCallFailed as failure:
+                if not (failure.timed_out and can_shrink):
+                    raise
+                log.info("%s: page at row %d timed out at %d records a page; asking for %d", self.stream.name,
+                         offset, size, smaller)
+                size = smaller
+                self.page_size = min(self.page_size, size)
+                self.report.page_size = self.page_size
+                continue
+            except CollectionApiError as refused:
+                if not (refused.page_too_large and smaller >= 1 and size % 2 == 0):
+                    raise
+                log.info("%s: the API refused %d records a page (%s); asking for %d", self.stream.name, size,
+                         refused, smaller)
+                size = smaller
+                self.page_size = min(self.page_size, size)
+                self.report.page_size = self.page_size
+                continue
+            if len(page.records) > size:  # an API that ignores the size: trust what it sent
+                size = len(page.records)
+            return page, size
+
+    async def _get(self, url: str, *, give_up_on_timeout: bool) -> Page:
+        page, _ = await self.client.send_counted("GET", url, accept=self.connector.parse_page,
+                                                 give_up_on_timeout=give_up_on_timeout)
+        return page
+
+    async def _write(self, offset: int, page: Page) -> None:
+        rejected: list[str] = []
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.pool, self.writer.write, offset, page.records, rejected)
+        self.report.pages += 1
+        self.report.rejected += rejected
+        self.rejected_in_pass += len(rejected)
+        if self.progress and time.monotonic() - self._last_progress >= 5:
+            self._last_progress = time.monotonic()
+            self.report.rows = self.writer.figures.rows
+            self.progress(self.report)
