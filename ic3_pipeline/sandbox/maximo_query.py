@@ -152,7 +152,7 @@ class _Literal:
 
 
 def _literal(raw: str, whole: str) -> _Literal:
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"' and '"' not in raw[1:-1]:
         return _Literal(raw[1:-1], True)
     if _NUMBER.match(raw) or raw.lower() in ("true", "false"):
         return _Literal(raw, False)

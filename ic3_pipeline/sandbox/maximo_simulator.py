@@ -432,7 +432,10 @@ class MaximoSimulator:
             order = parse_order(params.get("oslc.orderby"), attributes)
             page_size = _positive("oslc.pageSize", params.get("oslc.pagesize"), None)
             pageno = _positive("pageno", params.get("pageno"), 1)
-        except QueryError as error:
+            rows = [(key, record, self._data.values(os_name, record))
+                    for key, record in self._data.records(os_name)]
+            rows = [row for row in rows if all(predicate(row[2]) for predicate in where)]
+        except QueryError as error:  # a value of the wrong kind surfaces only when compared
             self._state.count("bad_request")
             return self._error_answer(400, error.reason_code, str(error).partition(" - ")[2] or str(error), lean)
         if page_size is not None and page_size > config.max_page_size:
@@ -443,8 +446,6 @@ class MaximoSimulator:
                 f"The page size {page_size} exceeds the maximum page size {config.max_page_size} "
                 "set in mxe.oslc.maxpagesize.", lean)
         size = page_size if page_size is not None else min(DEFAULT_PAGE_SIZE, config.max_page_size)
-        rows = [(key, record, self._data.values(os_name, record)) for key, record in self._data.records(os_name)]
-        rows = [row for row in rows if all(predicate(row[2]) for predicate in where)]
         total = len(rows)
         if params.get("count") == "1":
             return _Answer(200, _encode({"totalCount": total}))
