@@ -56,30 +56,52 @@ def import_command(path: Path, sheet: str | None) -> None:
 
 
 @main.command("simulate")
-@click.argument("cmms", type=click.Choice(["innomaint"]))
-@click.option("--register", "register", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Register whose asset ids the simulated CMMS knows.")
-@click.option("--port", default=8765, show_default=True)
+@click.argument("cmms", type=click.Choice(["innomaint", "maximo"]))
+@click.option("--register", "register", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="innomaint (required): register whose asset ids the simulated CMMS knows.")
+@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: 8765 innomaint, 8766 maximo).")
 @click.option("--token", default=None, help="Bearer token to require (default: $INNOMAINT_API_TOKEN, else 'sim-token').")
 @click.option("--rate-limit", type=float, default=None, help="Requests/s accepted before answering 429 (default: none).")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True)
 @click.option("--fault-rate", type=float, default=0.0, show_default=True, help="Share of requests given an injected fault.")
 @click.option("--missing-fraction", type=float, default=0.0, show_default=True, help="Share of ids answered 404.")
 @click.option("--seed", default=7, show_default=True)
-def simulate(cmms: str, register: Path, port: int, token: str | None, rate_limit: float | None, latency_ms: float,
-             fault_rate: float, missing_fraction: float, seed: int) -> None:
-    """Serve a CMMS simulator on 127.0.0.1 (test and demo equipment)."""
+@click.option("--sites", default="BEDFORD,NASHUA", show_default=True, help="maximo: site ids, comma-separated.")
+@click.option("--assets-per-site", default=40, show_default=True, help="maximo: assets per site.")
+@click.option("--max-page-size", default=1000, show_default=True, help="maximo: largest oslc.pageSize accepted.")
+def simulate(cmms: str, register: Path | None, port: int | None, token: str | None, rate_limit: float | None,
+             latency_ms: float, fault_rate: float, missing_fraction: float, seed: int, sites: str,
+             assets_per_site: int, max_page_size: int) -> None:
+    """Serve a CMMS simulator on 127.0.0.1 (test and demo equipment).
+
+    maximo takes its API key from $MAXIMO_API_KEY, else 'sim-apikey'."""
     import os
 
+    if cmms == "maximo":
+        from ic3_pipeline.sandbox.maximo_simulator import MaximoSimConfig
+        from ic3_pipeline.sandbox.maximo_simulator import serve as serve_maximo
+
+        try:
+            maximo = MaximoSimConfig(
+                sites=tuple(s.strip() for s in sites.split(",") if s.strip()), assets_per_site=assets_per_site,
+                seed=seed, api_key=os.environ.get("MAXIMO_API_KEY") or MaximoSimConfig.api_key, rate_limit=rate_limit,
+                latency_ms=latency_ms, fault_rate=fault_rate, max_page_size=max_page_size,
+            )
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        serve_maximo(maximo, port=port or 8766)
+        return
+    if register is None:
+        raise click.UsageError("Missing option '--register': innomaint serves the asset ids of a register.")
     from ic3_pipeline.register.launch import register_sites
     from ic3_pipeline.sandbox.innomaint_simulator import SimulatorConfig, serve
 
-    sites = register_sites(register)
+    site_of = register_sites(register)
     config = SimulatorConfig(
         token=token or os.environ.get("INNOMAINT_API_TOKEN") or SimulatorConfig.token,
         rate_limit=rate_limit, latency_ms=latency_ms, fault_rate=fault_rate, missing_fraction=missing_fraction, seed=seed,
     )
-    serve(list(sites), config, port=port, sites=sites)
+    serve(list(site_of), config, port=port or 8765, sites=site_of)
 
 
 @main.command("sync")

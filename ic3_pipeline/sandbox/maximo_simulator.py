@@ -1,0 +1,686 @@
+"""A loopback HTTP server that behaves like IBM Maximo's OSLC REST API, with knobs for its bad days.
+
+Test and demo equipment (see DESIGN.md, "Simulators"), built like the Innomaint simulator: Starlette served
+by uvicorn in a daemon thread over a real socket. It follows ``shared/reference/maximo-api.md`` on its own
+(``maximo_data`` for records, ``maximo_query`` for select/where/orderBy) and never imports the product's
+Maximo client or HTTP layer, so a parsing bug shared by both cannot hide itself.
+
+Routes under the context root ``/maximo``: ``oslc/os/{name}`` and ``api/os/{name}`` (names in any case).
+Paging is evaluated per request on the current data, as without ``stablePaging``: a record changed between
+two pages may move, and ``on_page`` lets tests change data exactly between pages.
+
+Order in which an API request is handled, which tests and benchmarks can rely on:
+
+1. counted (``requests``, ``per_os``);
+2. the token bucket (``rate_limit`` req/s, ``burst``): over the limit -> 429 with ``Retry-After`` at once;
+3. ``latency_ms``;
+4. auth: ``apikey`` header (else ``apikey`` query parameter), or ``maxauth`` = base64(user:password) when a
+   user is configured -> else 401 ``BMXAA0021E``;
+5. a fault drawn with probability ``fault_rate`` from hash(seed, path+query, n-th time it was asked), so a
+   retry of the same page usually succeeds: ``503`` (an HTML gateway page), ``500`` (Error envelope),
+   ``truncated`` (half the JSON body, status 200), ``reset`` (connection dropped mid-body), ``hang``
+   (``hang_seconds``, then the answer);
+6. unknown object structure -> 404; a bad query or a page size above ``max_page_size`` -> 400; else the page.
+
+The API key is never logged, echoed, or put in the ``href`` links (an ``apikey`` query parameter is left out
+of them, so a client following ``nextPage`` sends its key again the way it sent it first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hmac
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ic3_pipeline.sandbox.innomaint_data import stable_fraction
+from ic3_pipeline.sandbox.innomaint_simulator import (
+    _RESET_FILTER,
+    _DroppedResponse,
+    _listening_socket,
+    _url_host,
+    _wait_disconnect,
+)
+from ic3_pipeline.sandbox.maximo_data import Key, MaximoDataset, ValueFn
+from ic3_pipeline.sandbox.maximo_query import (
+    QueryError,
+    Selection,
+    parse_order,
+    parse_select,
+    parse_where,
+    sort_rows,
+)
+
+logger = logging.getLogger(__name__)
+
+CONTEXT_ROOT = "/maximo"
+#: Fault kinds ``fault_kinds`` may draw from.
+FAULT_KINDS: tuple[str, ...] = ("503", "500", "truncated", "reset", "hang")
+DEFAULT_PAGE_SIZE = 1000
+_ROUTES = ("oslc", "api")
+_DATASET_KNOBS = frozenset({"sites", "assets_per_site", "seed", "dangling_every"})
+_SECRET_KNOBS = frozenset({"api_key", "password"})
+_POLL_S = 0.05
+
+PageHook = Callable[[str, int], None]
+
+
+@dataclass
+class MaximoSimConfig:
+    """Knobs of the simulated Maximo. The simulator keeps its own copy: change a running one with ``configure()``.
+
+    The dataset knobs (``sites``, ``assets_per_site``, ``seed``, ``dangling_every``: one work order in that many
+    points at an asset that does not exist, 0 for none) are fixed once the simulator is built. ``burst`` is
+    the token-bucket capacity; None means ``max(1, rate_limit / 10)``.
+    """
+
+    sites: tuple[str, ...] = ("BEDFORD", "NASHUA")
+    assets_per_site: int = 40
+    seed: int = 7
+    api_key: str = "sim-apikey"
+    rate_limit: float | None = None
+    burst: float | None = None
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = ("503", "truncated", "reset", "hang")
+    hang_seconds: float = 30.0
+    max_page_size: int = 1000
+    absolute_next: bool = False
+    user: str | None = None
+    password: str | None = None
+    dangling_every: int = 50
+
+    def __post_init__(self) -> None:
+        """Normalise JSON-friendly inputs (lists) and refuse knobs the server could not honour."""
+        self.sites = tuple(self.sites)
+        self.fault_kinds = tuple(self.fault_kinds)
+        problems = _config_problems(self)
+        if problems:
+            raise ValueError("invalid Maximo simulator config: " + "; ".join(problems))
+
+    @property
+    def effective_burst(self) -> float:
+        if self.burst is not None:
+            return float(self.burst)
+        return max(1.0, (self.rate_limit or 0.0) * 0.1)
+
+    def public(self) -> dict[str, Any]:
+        """The knobs as JSON, without the API key or password (stand-ins for secrets, never echoed)."""
+        view = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _SECRET_KNOBS}
+        view["sites"], view["fault_kinds"] = list(self.sites), list(self.fault_kinds)
+        view["effective_burst"] = self.effective_burst if self.rate_limit else None
+        return view
+
+
+def _config_problems(config: MaximoSimConfig) -> list[str]:
+    problems = []
+    if not config.sites or not all(isinstance(s, str) and s for s in config.sites):
+        problems.append("sites must be non-empty strings")
+    if len(set(config.sites)) != len(config.sites):
+        problems.append("sites must be distinct")
+    if config.assets_per_site < 1 or config.dangling_every < 0:
+        problems.append("assets_per_site must be >= 1 and dangling_every >= 0")
+    if not isinstance(config.api_key, str) or not config.api_key:
+        problems.append("api_key must be a non-empty string")
+    if (config.user is None) != (config.password is None):
+        problems.append("user and password go together")
+    if config.rate_limit is not None and not config.rate_limit > 0:
+        problems.append("rate_limit must be > 0 or None")
+    if config.burst is not None and not config.burst >= 1:
+        problems.append("burst must be >= 1 or None")
+    if config.latency_ms < 0 or config.hang_seconds < 0:
+        problems.append("latency_ms and hang_seconds must be >= 0")
+    if not 0.0 <= config.fault_rate <= 1.0:
+        problems.append("fault_rate must be within [0, 1]")
+    if config.max_page_size < 1:
+        problems.append("max_page_size must be >= 1")
+    unknown = sorted(set(config.fault_kinds) - set(FAULT_KINDS))
+    if unknown or (config.fault_rate > 0 and not config.fault_kinds):
+        problems.append(f"fault_kinds must be a non-empty subset of {FAULT_KINDS}, got unknown {unknown}")
+    return problems
+
+
+class _ServerState:
+    """Config, token bucket and statistics, shared by the server thread and the caller."""
+
+    def __init__(self, config: MaximoSimConfig) -> None:
+        self.lock = threading.Lock()
+        self.config = config
+        self._tokens = config.effective_burst
+        self._refilled_at = time.monotonic()
+        self._reset_counters()
+
+    def _reset_counters(self) -> None:
+        self.counts = {k: 0 for k in (
+            "requests", "pages", "throttled", "unauthorized", "not_found", "bad_request", "page_size_refused",
+        )}
+        self.per_os: dict[str, int] = {}
+        self.faults: dict[str, int] = {}
+        self.asked: dict[str, int] = {}
+
+    def reset(self) -> None:
+        """Forget everything seen, including the per-request sequence that drives random faults."""
+        with self.lock:
+            self._reset_counters()
+
+    def replace_config(self, config: MaximoSimConfig) -> None:
+        with self.lock:
+            self.config = config
+            self._tokens = min(self._tokens, config.effective_burst) if config.rate_limit else config.effective_burst
+
+    def admit(self, os_name: str) -> float | None:
+        """Count the request; None when the token bucket lets it through, else the seconds until it would."""
+        now = time.monotonic()
+        with self.lock:
+            self.counts["requests"] += 1
+            self.per_os[os_name] = self.per_os.get(os_name, 0) + 1
+            rate = self.config.rate_limit
+            if rate is None:
+                return None
+            self._tokens = min(self.config.effective_burst, self._tokens + (now - self._refilled_at) * rate)
+            self._refilled_at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return None
+            self.counts["throttled"] += 1
+            return (1.0 - self._tokens) / rate
+
+    def count(self, outcome: str) -> None:
+        with self.lock:
+            self.counts[outcome] += 1
+
+    def next_fault(self, request_key: str) -> str | None:
+        """The seeded coin for the n-th authorised request of this exact path and query."""
+        with self.lock:
+            nth = self.asked.get(request_key, 0) + 1
+            self.asked[request_key] = nth
+            config = self.config
+        if config.fault_rate <= 0 or stable_fraction(config.seed, "fault", request_key, nth) >= config.fault_rate:
+            return None
+        kind = config.fault_kinds[int(stable_fraction(config.seed, "fault-kind", request_key, nth)
+                                      * len(config.fault_kinds))]
+        with self.lock:
+            self.faults[kind] = self.faults.get(kind, 0) + 1
+        return kind
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {**self.counts, "per_os": dict(self.per_os), "faults": dict(self.faults)}
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A built response body: its status and bytes (a page, or an Error envelope)."""
+
+    status: int
+    body: bytes
+
+
+class MaximoSimulator:
+    """The simulated Maximo: seven object structures over ``config.sites``, served on a loopback port."""
+
+    def __init__(self, config: MaximoSimConfig | None = None) -> None:
+        config = dataclasses.replace(config) if config else MaximoSimConfig()
+        self._state = _ServerState(config)
+        self._data = MaximoDataset(config.sites, config.assets_per_site, config.seed, config.dangling_every)
+        self._on_page: PageHook | None = None
+        self._stopping = threading.Event()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: Any = None
+        self.base_url = ""
+        self.app = self._build_app()
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0, *, log_level: str | None = None) -> str:
+        """Serve in a daemon thread; returns the URL up to and including the context root once it accepts.
+
+        ``port=0`` picks a free port. ``log_level`` (e.g. "warning") quietens uvicorn's process-wide loggers.
+        """
+        if self._thread is not None:
+            raise RuntimeError("simulator already started")
+        logging.getLogger("uvicorn.error").addFilter(_RESET_FILTER)
+        self._socket = _listening_socket(host, port)
+        config = uvicorn.Config(
+            self.app, log_config=None, log_level=log_level, access_log=False, lifespan="off",
+            timeout_graceful_shutdown=2, loop="asyncio",
+        )
+        self._server = uvicorn.Server(config)
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="maximo-simulator", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10.0
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("Maximo simulator failed to start")
+            time.sleep(0.01)
+        bound_host, bound_port = self._socket.getsockname()[:2]
+        self.base_url = f"http://{_url_host(bound_host)}:{bound_port}{CONTEXT_ROOT}"
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving and free the port; in-flight hangs and latencies are cut short."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+        self._socket, self._server, self._thread = None, None, None
+
+    def __enter__(self) -> MaximoSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- control -------------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> MaximoSimConfig:
+        """The current knobs (a copy: change them with ``configure``)."""
+        return dataclasses.replace(self._state.config)
+
+    def configure(self, **changes: Any) -> None:
+        """Change knobs of a running simulator; unknown, dataset or bad knobs raise and change nothing."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(MaximoSimConfig)})
+        if unknown:
+            raise ValueError(f"unknown simulator knobs {unknown}")
+        current = self._state.config
+        fixed = sorted(k for k in set(changes) & _DATASET_KNOBS if changes[k] != getattr(current, k))
+        if fixed:
+            raise ValueError(f"{fixed} shape the dataset and are fixed once the simulator is built")
+        try:
+            updated = dataclasses.replace(current, **changes)
+        except TypeError as exc:
+            raise ValueError(f"invalid simulator config: {exc}") from exc
+        self._state.replace_config(updated)
+
+    def stats(self) -> dict[str, Any]:
+        """What the server saw; the same as ``GET /_sim/stats``.
+
+        ``requests`` every API request (429s included), ``per_os`` the same by lower-case object structure name,
+        ``pages`` pages delivered intact, ``throttled`` 429s, ``faults`` injected faults by kind,
+        ``unauthorized`` 401s, ``not_found`` 404s, ``bad_request`` 400s, ``page_size_refused`` the 400s
+        among them for a page size above ``max_page_size``.
+        """
+        return self._state.snapshot()
+
+    def reset_stats(self) -> None:
+        self._state.reset()
+
+    def truth(self, os_name: str, site: str | None = None) -> list[dict[str, Any]]:
+        """The current records as a lean ``oslc.select=*`` with every child would send them, sorted by key."""
+        structure = self._structure(os_name)
+        if site is not None and not structure.per_site:
+            raise ValueError(f"{structure.name} is not kept per site")
+        everything = Selection(None, {child: Selection(None) for child in structure.children})
+        rows = sorted((k, r) for k, r in self._data.records(structure.name) if site is None or k[0] == site)
+        return [self._data.render(structure.name, record, everything, False,
+                                  self._member_href("oslc", structure.name, key)) for key, record in rows]
+
+    def dangling_references(self) -> list[tuple[str, str, str]]:
+        """Work orders whose asset does not exist at their site: (siteid, wonum, assetnum)."""
+        assets = {key for key, _ in self._data.records("mxapiasset")}
+        return [(key[0], key[1], record.attrs["assetnum"]) for key, record in self._data.records("mxapiwodetail")
+                if record.attrs["assetnum"] is not None and (key[0], record.attrs["assetnum"]) not in assets]
+
+    def change(self, os_name: str, count: int = 1, site: str | None = None) -> list[Key]:
+        """Modify ``count`` records: a field changes, new ``_rowstamp``, ``changedate`` now (where it has one)."""
+        return self._data.change(self._structure(os_name).name, count, site)
+
+    def delete(self, os_name: str, keys: Iterable[Key | str] | None = None, count: int | None = None,
+               site: str | None = None) -> list[Key]:
+        """Remove the named records, or ``count`` drawn ones; returns the keys actually removed."""
+        if (keys is None) == (count is None):
+            raise ValueError("give either keys or count")
+        return self._data.delete(self._structure(os_name).name, keys, count, site)
+
+    def add_attribute(self, os_name: str, attribute: str, value_fn: ValueFn | None = None) -> None:
+        """From now on every record of that object structure carries ``attribute`` (see ``MaximoDataset``)."""
+        self._data.add_attribute(self._structure(os_name).name, attribute, value_fn)
+
+    def on_page(self, callback: PageHook | None) -> None:
+        """Call ``callback(os_name, pageno)`` after each page is built and before it is sent; None clears it.
+
+        It runs on the server's thread: it may call ``change``/``delete``/``add_attribute``, but must not make
+        requests to this server.
+        """
+        self._on_page = callback
+
+    def _structure(self, os_name: str) -> Any:
+        structure = self._data.structure(os_name)
+        if structure is None:
+            raise KeyError(f"no object structure {os_name!r}")
+        return structure
+
+    # -- HTTP ----------------------------------------------------------------------------------------
+
+    def _build_app(self) -> Starlette:
+        return Starlette(routes=[
+            Route(CONTEXT_ROOT + "/{route}/os/{name}", self._handle_collection, methods=["GET"]),
+            Route("/_sim/stats", self._handle_stats, methods=["GET"]),
+            Route("/_sim/reset", self._handle_reset, methods=["POST"]),
+            Route("/_sim/config", self._handle_config, methods=["GET", "POST"]),
+            Route("/_sim/change", self._handle_change, methods=["POST"]),
+            Route("/_sim/delete", self._handle_delete, methods=["POST"]),
+            Route("/_sim/add_attribute", self._handle_add_attribute, methods=["POST"]),
+        ])
+
+    async def _handle_collection(self, request: Request) -> Response:
+        route, os_name = request.path_params["route"].lower(), request.path_params["name"].lower()
+        wait_s = self._state.admit(os_name)
+        if wait_s is not None:
+            return _too_many(wait_s)
+        config = self._state.config
+        pairs = parse_qsl(request.url.query, keep_blank_values=True)
+        params = {name.lower(): value for name, value in pairs}
+        lean = params.get("lean") == "1"
+        if not await self._pause(config.latency_ms / 1000.0, request):
+            return Response(status_code=499)
+        if not _authorized(request, params, config):
+            self._state.count("unauthorized")
+            return self._error(401, "BMXAA0021E", "User name and password combination are not valid. Try again.",
+                               lean)
+        fault = self._state.next_fault(f"{request.url.path}?{request.url.query}")
+        if fault == "hang":
+            if not await self._pause(config.hang_seconds, request):
+                return Response(status_code=499)
+            fault = None
+        if route not in _ROUTES or self._data.structure(os_name) is None:
+            answer = self._error_answer(404, "BMXAA8727E", f"The object structure {os_name.upper()} was not found.",
+                                        lean)
+            self._state.count("not_found")
+        else:
+            answer = self._page(route, os_name, pairs, params, config)
+        if fault is None:
+            if answer.status == 200:
+                self._state.count("pages")
+            return Response(answer.body, answer.status, media_type="application/json")
+        return _faulty(fault, answer)
+
+    def _page(self, route: str, os_name: str, pairs: list[tuple[str, str]], params: dict[str, str],
+              config: MaximoSimConfig) -> _Answer:
+        """One page of the collection, evaluated now on the current data."""
+        lean = params.get("lean") == "1"
+        structure = self._structure(os_name)
+        attributes = self._data.attribute_names(os_name)
+        try:
+            select = parse_select(params.get("oslc.select"), attributes, structure.children)
+            where = parse_where(params.get("oslc.where"), attributes)
+            order = parse_order(params.get("oslc.orderby"), attributes)
+            page_size = _positive("oslc.pageSize", params.get("oslc.pagesize"), None)
+            pageno = _positive("pageno", params.get("pageno"), 1)
+            rows = [(key, record, self._data.values(os_name, record))
+                    for key, record in self._data.records(os_name)]
+            rows = [row for row in rows if all(predicate(row[2]) for predicate in where)]
+        except QueryError as error:  # a value of the wrong kind surfaces only when compared
+            self._state.count("bad_request")
+            return self._error_answer(400, error.reason_code, str(error).partition(" - ")[2] or str(error), lean)
+        if page_size is not None and page_size > config.max_page_size:
+            self._state.count("bad_request")
+            self._state.count("page_size_refused")
+            return self._error_answer(
+                400, "BMXAA9520E",
+                f"The page size {page_size} exceeds the maximum page size {config.max_page_size} "
+                "set in mxe.oslc.maxpagesize.", lean)
+        size = page_size if page_size is not None else min(DEFAULT_PAGE_SIZE, config.max_page_size)
+        total = len(rows)
+        if params.get("count") == "1":
+            return _Answer(200, _encode({"totalCount": total}))
+        ordered = sort_rows(rows, order, lambda row, attr: row[2].get(attr))
+        page = ordered[(pageno - 1) * size: pageno * size]
+        members = [self._data.render(os_name, record, select, params.get("_dropnulls") == "0",
+                                     self._member_href(route, os_name, key)) for key, record, _ in page]
+        info: dict[str, Any] = {}
+        if pageno * size < total:
+            info["nextPage"] = {"href": self._collection_href(route, os_name, pairs, next_page=pageno + 1)}
+        if params.get("collectioncount") == "1":
+            info["totalPages"], info["totalCount"] = math.ceil(total / size), total
+        info["pagenum"] = pageno
+        info["href"] = self._collection_href(route, os_name, pairs)
+        payload = {"member": members, "href": self._link(f"{route}/os/{os_name}"), "responseInfo": info}
+        self._call_page_hook(os_name, pageno)
+        return _Answer(200, _encode(payload if lean else _namespaced(payload)))
+
+    def _call_page_hook(self, os_name: str, pageno: int) -> None:
+        hook = self._on_page
+        if hook is None:
+            return
+        try:
+            hook(os_name, pageno)
+        except Exception:  # a broken test hook must not turn into a server error the client would retry
+            logger.exception("on_page hook failed for %s page %d", os_name, pageno)
+
+    def _link(self, relative: str) -> str:
+        """An href as Maximo writes it: relative to the context root, or absolute when ``absolute_next``."""
+        return f"{self.base_url}/{relative}" if self._state.config.absolute_next else relative
+
+    def _member_href(self, route: str, os_name: str, key: Key) -> str:
+        return self._link(f"{route}/os/{os_name}/{self._structure(os_name).href_id(key)}")
+
+    def _collection_href(self, route: str, os_name: str, pairs: list[tuple[str, str]],
+                         next_page: int | None = None) -> str:
+        """This request's link (or its next page's: ``pageno`` first), without any ``apikey`` parameter."""
+        kept = [(k, v) for k, v in pairs if k.lower() != "apikey" and (next_page is None or k.lower() != "pageno")]
+        if next_page is not None:
+            kept.insert(0, ("pageno", str(next_page)))
+        query = "&".join(f"{quote(k, safe='.')}={quote(v, safe='*,.')}" for k, v in kept)
+        return self._link(f"{route}/os/{os_name}" + (f"?{query}" if query else ""))
+
+    def _error_answer(self, status: int, reason: str, message: str, lean: bool) -> _Answer:
+        error = {"reasonCode": reason, "message": f"{reason} - {message}", "statusCode": str(status),
+                 "extendedError": {"moreInfo": {"href": f"{self.base_url}/oslc/error/messages/{reason}"}}}
+        if lean:
+            return _Answer(status, _encode({"Error": error}))
+        return _Answer(status, _encode({"oslc:Error": {
+            "spi:reasonCode": reason, "oslc:message": error["message"], "oslc:statusCode": str(status),
+            "oslc:extendedError": {"oslc:moreInfo": {"rdf:resource": error["extendedError"]["moreInfo"]["href"]}},
+        }}))
+
+    def _error(self, status: int, reason: str, message: str, lean: bool) -> Response:
+        answer = self._error_answer(status, reason, message, lean)
+        return Response(answer.body, answer.status, media_type="application/json")
+
+    async def _pause(self, seconds: float, request: Request) -> bool:
+        """Sleep without blocking other requests; False if the client left or the server is stopping."""
+        if seconds <= 0:
+            return True
+        watcher = asyncio.ensure_future(_wait_disconnect(request))
+        deadline = time.monotonic() + seconds
+        try:
+            while (remaining := deadline - time.monotonic()) > 0:
+                if watcher.done() or self._stopping.is_set():
+                    return False
+                await asyncio.sleep(min(_POLL_S, remaining))
+            return True
+        finally:
+            watcher.cancel()
+
+    # -- admin endpoints -----------------------------------------------------------------------------
+
+    async def _handle_stats(self, request: Request) -> Response:
+        return JSONResponse(self.stats())
+
+    async def _handle_reset(self, request: Request) -> Response:
+        self.reset_stats()
+        return JSONResponse({"reset": True})
+
+    async def _handle_config(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                self.configure(**await _json_object(request))
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self._state.config.public())
+
+    async def _handle_change(self, request: Request) -> Response:
+        return await self._admin(request, lambda body: {"changed": self.change(
+            body["os"], int(body.get("count", 1)), body.get("site"))})
+
+    async def _handle_delete(self, request: Request) -> Response:
+        def delete(body: dict[str, Any]) -> dict[str, Any]:
+            keys = body.get("keys")
+            count = body.get("count")
+            return {"deleted": self.delete(body["os"], keys=keys, count=None if count is None else int(count),
+                                           site=body.get("site"))}
+        return await self._admin(request, delete)
+
+    async def _handle_add_attribute(self, request: Request) -> Response:
+        def add(body: dict[str, Any]) -> dict[str, Any]:
+            self.add_attribute(body["os"], body["attribute"])
+            return {"added": body["attribute"].lower(), "os": body["os"].lower()}
+        return await self._admin(request, add)
+
+    async def _admin(self, request: Request, action: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+        try:
+            return JSONResponse(action(await _json_object(request)))
+        except KeyError as exc:
+            return JSONResponse({"error": f"missing or unknown {exc}"}, status_code=400)
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    body = json.loads(await request.body() or b"{}")
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    return body
+
+
+def _authorized(request: Request, params: dict[str, str], config: MaximoSimConfig) -> bool:
+    """The ``apikey`` header wins over the query parameter; ``maxauth`` only when a user is configured."""
+    supplied = request.headers.get("apikey")
+    if supplied is None:
+        supplied = params.get("apikey")
+    if supplied is not None:
+        return hmac.compare_digest(supplied.encode(), config.api_key.encode())
+    maxauth = request.headers.get("maxauth")
+    if maxauth is None or config.user is None or config.password is None:
+        return False
+    expected = base64.b64encode(f"{config.user}:{config.password}".encode()).decode("ascii")
+    return hmac.compare_digest(maxauth.strip().encode(), expected.encode())
+
+
+def _positive(name: str, raw: str | None, default: int | None) -> int | None:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise QueryError("BMXAA8738E", f"BMXAA8738E - The value {raw!r} of {name} must be a positive integer.")
+    return value
+
+
+def _namespaced(payload: dict[str, Any]) -> dict[str, Any]:
+    """The default (``lean=0``) form: ``rdfs:member``, ``spi:`` attributes, ``oslc:responseInfo``."""
+    def member(row: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in row.items():
+            if name == "href":
+                out["rdf:about"] = value
+            elif name == "_rowstamp":
+                out[name] = value
+            elif isinstance(value, list):
+                out[f"spi:{name}"] = [{f"spi:{k}": v for k, v in child.items()} for child in value]
+            else:
+                out[f"spi:{name}"] = value
+        return out
+
+    info = payload["responseInfo"]
+    namespaced_info: dict[str, Any] = {"rdf:about": info["href"], "spi:pagenum": info["pagenum"]}
+    if "nextPage" in info:
+        namespaced_info["oslc:nextPage"] = {"rdf:resource": info["nextPage"]["href"]}
+    if "totalCount" in info:
+        namespaced_info["oslc:totalCount"], namespaced_info["oslc:totalPages"] = info["totalCount"], info["totalPages"]
+    return {"rdfs:member": [member(row) for row in payload["member"]], "rdf:about": payload["href"],
+            "oslc:responseInfo": namespaced_info}
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    """UTF-8 JSON without padding, as Maximo sends it."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _too_many(wait_s: float) -> Response:
+    """What the API gateway in front of Maximo answers over its rate limit (IBM API Connect's body)."""
+    body = {"httpCode": "429", "httpMessage": "Too Many Requests", "moreInformation": "Rate Limit exceeded"}
+    return Response(_encode(body), 429, {"Retry-After": str(max(1, math.ceil(wait_s)))},
+                    media_type="application/json")
+
+
+_GATEWAY_503 = (
+    "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
+    "<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>IBM HTTP Server</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+def _faulty(kind: str, answer: _Answer) -> Response:
+    """The injected fault instead of ``answer`` (whose body the cut and dropped kinds use)."""
+    if kind == "503":
+        return Response(_GATEWAY_503, 503, media_type="text/html")
+    if kind == "500":
+        error = {"reasonCode": "BMXAA4214E", "message": "BMXAA4214E - An unknown error has occurred.",
+                 "statusCode": "500", "extendedError": {"moreInfo": {}}}
+        return Response(_encode({"Error": error}), 500, media_type="application/json")
+    if kind == "truncated":
+        return Response(answer.body[: len(answer.body) // 2], 200, media_type="application/json")
+    if kind == "reset":
+        return _DroppedResponse(answer.body, answer.status, media_type="application/json")
+    raise ValueError(f"unknown fault kind {kind!r}")
+
+
+def serve(
+    config: MaximoSimConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8766,
+    stop_event: threading.Event | None = None,
+) -> None:
+    """Serve until interrupted (Ctrl+C) or until ``stop_event`` is set; for ``ic3 simulate maximo``.
+
+    Logs one banner line with the URL, sizes and knobs, never the API key or password.
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    simulator = MaximoSimulator(config)
+    url = simulator.start(host, port, log_level="warning")
+    knobs = simulator.config.public()
+    logger.info(
+        "Maximo simulator: sites %s, %d assets each, at %s (oslc/os/<name>, api/os/<name>; rate_limit=%s, "
+        "latency_ms=%s, fault_rate=%s, max_page_size=%s, seed=%s); stats at %s/_sim/stats",
+        ",".join(knobs["sites"]), knobs["assets_per_site"], url, knobs["rate_limit"], knobs["latency_ms"],
+        knobs["fault_rate"], knobs["max_page_size"], knobs["seed"], url[: -len(CONTEXT_ROOT)],
+    )
+    waiter = stop_event or threading.Event()
+    try:
+        while not waiter.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        logger.info("Maximo simulator stopping")
+    finally:
+        simulator.stop()
