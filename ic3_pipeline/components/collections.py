@@ -100,6 +100,13 @@ class PagingAttributes(Resolvable, Model):
     _positive = _at_least(1, "page_size", "max_page_size", "min_page_size", "page_concurrency", "max_passes")
     _overlap = _at_least(0, "overlap_s")
 
+    @model_validator(mode="after")
+    def _sizes(self) -> PagingAttributes:
+        if not self.min_page_size <= self.page_size <= self.max_page_size:
+            raise ValueError(f"paging: page_size ({self.page_size}) must lie between min_page_size "
+                             f"({self.min_page_size}) and max_page_size ({self.max_page_size})")
+        return self
+
 
 class CmmsCollections(Component, Resolvable, Model):
     """A connection to a CMMS whose API answers paged collections: one asset per stream, in load order."""

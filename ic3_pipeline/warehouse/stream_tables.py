@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -235,6 +235,9 @@ class StreamTable:
             if not inspect(conn).has_table(self.name):
                 self._create(conn)
             self._table = Table(self.name, MetaData(), autoload_with=conn)
+            for column in self._table.columns:
+                if isinstance(column.type, JSON):
+                    column.type.none_as_null = True  # None is SQL NULL (a row without type errors), not JSON 'null'
         return self._table
 
     def _create(self, conn: Connection) -> None:
@@ -270,6 +273,11 @@ class StreamTable:
                 try:
                     row[name] = fit(kinds.get(name, "text"), value)
                 except ValueDoesNotFit:
+                    if kinds.get(name) == "int" and isinstance(value, float):
+                        self._widen_to_float(conn, name, figures)  # 12 then 12.5: a number column, not an error
+                        kinds[name] = "float"
+                        row[name] = value
+                        continue
                     row[name] = None
                     errors[name] = value
             row[TYPE_ERRORS] = errors or None
@@ -297,6 +305,22 @@ class StreamTable:
                 detected_at=utc_now(), run_id=self.run_id))
             figures.new_columns.append(f"{self.name}.{name} ({label})")
         self._table = None  # reflect again, with the new columns
+
+    def _widen_to_float(self, conn: Connection, name: str, figures: WriteFigures) -> None:
+        """An integer column that meets a fraction becomes double precision (SQLite's columns already hold both)."""
+        if conn.dialect.name == "postgresql":
+            quote = conn.dialect.identifier_preparer.quote
+            conn.exec_driver_sql(f"ALTER TABLE {quote(self.name)} ALTER COLUMN {quote(name)} TYPE DOUBLE PRECISION")
+            self._table = None
+        log = tables.schema_change
+        logged = conn.execute(select(log.c.column_type).where(log.c.table_name == self.name,
+                                                             log.c.column_name == name)).scalar()
+        if logged == "float":
+            return
+        upsert_rows(conn, log, [{"source": self.source, "table_name": self.name, "column_name": name,
+                                 "column_type": "float", "detected_at": utc_now(), "run_id": self.run_id}],
+                    ("table_name", "column_name"), update_columns=("column_type", "detected_at", "run_id"))
+        figures.new_columns.append(f"{self.name}.{name} (bigint -> float)")
 
     def upsert(self, conn: Connection, rows: list[dict]) -> int:
         """Insert or update ``rows`` by the table's key; every row carries every column (absent = NULL)."""
@@ -344,6 +368,3 @@ def existing_table(conn: Connection, name: str) -> Table | None:
         return None
     return Table(name, MetaData(), autoload_with=conn)
 
-
-def json_ready(values: Iterable[Any]) -> list[Any]:
-    return [value if isinstance(value, (str, int, float, bool)) or value is None else str(value) for value in values]

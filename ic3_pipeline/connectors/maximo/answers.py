@@ -46,13 +46,13 @@ def parse_page(response: httpx.Response) -> Page:
         if status < 300:
             raise RetryableResponse("the body is not JSON (truncated or not Maximo's)") from None
         raise _refusal(status, _snippet(response.text)) from None
+    body = plain(body)
     if isinstance(body, dict) and isinstance(body.get("Error"), dict):
         raise _envelope_error(body["Error"], status)
     if status >= 300:
         raise _refusal(status, _snippet(response.text))
     if not isinstance(body, dict):
         raise RetryableResponse("the body is not a JSON object")
-    body = plain(body)
     members = body.get("member")
     if members is None:
         members = []
