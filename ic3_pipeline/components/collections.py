@@ -173,6 +173,10 @@ class CmmsCollections(Component, Resolvable, Model):
         if duplicates:
             raise ValueError(f"streams: names must be unique and not sync_status: {', '.join(duplicates)}")
         for index, stream in enumerate(self.streams):
+            for name in stream.depends_on:
+                if name not in names:
+                    raise ValueError(f"streams.{index}.depends_on: stream {stream.name!r} depends on {name!r}, which "
+                                     "is not a stream of this source")
             for reference in stream.references:
                 if reference.stream not in names:
                     raise ValueError(f"streams.{index}.references: {reference.stream!r} is not a stream of this source")

@@ -210,12 +210,12 @@ def _located(context: ResolutionContext, error: ValidationError) -> ResolutionEx
     parts = []
     for problem in error.errors():
         message = problem["msg"].removeprefix("Value error, ")
-        path = [str(part) for part in problem["loc"]]
+        path = [part if isinstance(part, int) else str(part) for part in problem["loc"]]
         key, _, rest = message.partition(": ")
-        if not path and rest and re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", key):
-            path = key.split(".")
-        elif path and not message.startswith(path[0]):
-            message = f"{'.'.join(path)}: {message}"
+        if not path and rest and re.fullmatch(r"[a-z_]+(\.[a-z_0-9]+)*", key):
+            path = [int(part) if part.isdigit() else part for part in key.split(".")]
+        elif path and not message.startswith(str(path[0])):
+            message = f"{'.'.join(map(str, path))}: {message}"
         tree = context.source_position_tree
         if tree is None:
             parts.append(message)

@@ -222,8 +222,11 @@ attributes:
 MISTAKES = [
     pytest.param(BASE + "  http:\n    concurency: 8\n", {8, 9}, "concurency", "Extra inputs are not permitted",
                  id="unknown-key-under-http"),
+    pytest.param(BASE.replace("connector: innomaint", "connector: acme_cmms"), {4}, "connector",
+                 "unknown connector 'acme_cmms'; this release has: innomaint, maximo", id="unknown-connector"),
     pytest.param(BASE.replace("connector: innomaint", "connector: maximo"), {4}, "connector",
-                 "unknown connector 'maximo'; this release has: innomaint", id="unknown-connector"),
+                 "connector 'maximo' answers paged collections: declare it with "
+                 "ic3_pipeline.components.CmmsCollections", id="collection-connector-in-a-connection"),
     pytest.param(BASE.replace("token: ACME_TOKEN", 'token: "abc def!"'), {7}, "secrets.token",
                  "must be the NAME of an environment variable", id="secret-value-not-a-name"),
     pytest.param(BASE.replace("token: ACME_TOKEN", 'token: "{{ env.ACME_TOKEN_VALUE }}"'), {7}, "secrets.token",
