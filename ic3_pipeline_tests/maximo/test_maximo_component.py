@@ -108,7 +108,8 @@ def test_a_yaml_mistake_fails_at_load_naming_file_line_and_key(yaml_text, lines,
 def _defs(db_url: str, base_url: str) -> Definitions:
     spec = maximo_spec()
     resource = CmmsApiResource(source="maximo", connector="maximo", base_url=base_url,
-                               secret_env=dict(spec.secrets), initial_rate_per_s=50.0, timeout_s=5.0)
+                               secret_env=dict(spec.secrets), initial_rate_per_s=50.0, timeout_s=5.0,
+                               max_attempts=3)
     return Definitions.merge(collection_definitions(spec, resource),
                              Definitions(resources={"warehouse": WarehouseResource(database_url=db_url)}))
 
