@@ -256,8 +256,9 @@ def _as_list(value: Any) -> list:
 
 
 class _Reader:
-    """One read of the partition: the first page, then the rest - several at once by page number when the API
-    says how many there are, else one after another by its next links."""
+    """One read of the partition: the first page, then the rest - several at once when the API pages by number or
+    offset and says how many records there are, else one after another (next link, cursor, or the next number
+    until a short page)."""
 
     def __init__(self, client: ResilientClient, connector: CollectionConnector, stream: StreamSpec,
                  partition: str | None, since: datetime | None, settings: CollectionSettings, writer: _PageWriter,
@@ -265,6 +266,7 @@ class _Reader:
         self.client, self.connector, self.stream, self.partition = client, connector, stream, partition
         self.since, self.settings, self.writer, self.pool = since, settings, writer, pool
         self.report, self.progress = report, progress
+        self.kind = connector.paging
         self.page_size = min(settings.page_size, settings.max_page_size)
         self.pass_started = utc_now()
         self.rejected_in_pass = 0
@@ -277,13 +279,14 @@ class _Reader:
         self.writer.start_pass()
         first, size = await self._fetch_at(0)
         await self._write(0, first)
-        total_pages, total = first.total_pages, first.total_count
-        if self.connector.paging == "page_number" and total_pages and total_pages > 1 and first.next_url:
-            last = await self._pages_concurrently(size, total_pages)
+        pages = _page_count(first, size)
+        if self.kind in ("page_number", "offset") and pages and pages > 1:
+            last = await self._pages_concurrently(size, pages)
             if last is not None and last.next_url:  # records were added while paging: read on
-                await self._follow(last, total_pages * size)
-        elif first.next_url:
-            await self._follow(first, len(first.records) if first.records else size)
+                await self._follow(last, pages * size, size)
+        else:
+            await self._follow(first, len(first.records), size)
+        total = first.total_count
         if total is None:
             return True
         seen = await asyncio.get_running_loop().run_in_executor(self.pool, self.writer.seen_since, self.pass_started)
@@ -292,6 +295,22 @@ class _Reader:
         log.info("%s %s: read %d of %d records (records moved while paging); reading again (read %d)",
                  self.stream.name, self.partition or "", seen, total, pass_number + 1)
         return False
+
+    def _has_more(self, page: Page, size: int, end: int) -> bool:
+        """Whether a page follows ``page``, whose records end at row ``end``."""
+        if not page.records:
+            return False
+        if self.kind == "next_link":
+            return bool(page.next_url)
+        if self.kind == "cursor":
+            return bool(page.cursor)
+        if page.next_url:
+            return True
+        if page.total_count is not None:  # an API that counts says when it is done
+            return end < page.total_count
+        if page.total_pages is not None:
+            return end < page.total_pages * size
+        return len(page.records) >= size  # otherwise a short page is the last
 
     async def _pages_concurrently(self, size: int, total_pages: int) -> Page | None:
         """Pages 2..total at ``size``, up to ``page_concurrency`` in flight; returns the last page."""
@@ -321,28 +340,27 @@ class _Reader:
             raise
         return last.get("page")
 
-    async def _follow(self, page: Page, offset: int) -> None:
-        """Follow next links one after another from ``page`` (whose records end at row ``offset``)."""
+    async def _follow(self, page: Page, offset: int, size: int) -> None:
+        """The pages after ``page`` (whose records end at row ``offset``), one after another."""
         for _ in range(MAX_PAGES):
-            if not page.next_url or not page.records:
+            if not self._has_more(page, size, offset):
                 return
-            try:
-                page = await self._get(page.next_url, give_up_on_timeout=True)
-            except HttpCallFailed as failure:
-                if not failure.timed_out:
-                    raise
-                page, _ = await self._fetch_at(offset)  # ask again by number, in smaller pages
+            if self.kind == "next_link":
+                page = await self._get(page.next_url, give_up_on_timeout=False)
+            else:
+                page, size = await self._fetch_at(offset, size, cursor=page.cursor)
             await self._write(offset, page)
             offset += len(page.records)
 
-    async def _fetch_at(self, offset: int, size: int | None = None) -> tuple[Page, int]:
-        """The page starting at row ``offset``; a timeout halves the page size (down to ``min_page_size``) and asks
-        for the same rows in smaller pages, which then continue by their own next links or numbers."""
+    async def _fetch_at(self, offset: int, size: int | None = None, *, cursor: str | None = None) -> tuple[Page, int]:
+        """The page starting at row ``offset`` (or at ``cursor``); a timeout halves the page size (down to
+        ``min_page_size``) and asks for the same rows in smaller pages, and so does an API refusing the size."""
         size = size or self.page_size
         while True:
-            request = PageRequest(self.stream, self.partition, self.since, size, offset // size + 1)
+            request = PageRequest(self.stream, self.partition, self.since, size, offset // size + 1, offset, cursor)
             smaller = size // 2
-            can_shrink = smaller >= self.settings.min_page_size and offset % smaller == 0 and size % 2 == 0
+            aligned = self.kind != "page_number" or (offset % smaller == 0 and size % 2 == 0) if smaller else False
+            can_shrink = smaller >= self.settings.min_page_size and aligned
             try:
                 page = await self._get(self.connector.page_request(request), give_up_on_timeout=can_shrink)
             except HttpCallFailed as failure:
@@ -350,22 +368,18 @@ class _Reader:
                     raise
                 log.info("%s: page at row %d timed out at %d records a page; asking for %d", self.stream.name,
                          offset, size, smaller)
-                size = smaller
-                self.page_size = min(self.page_size, size)
-                self.report.page_size = self.page_size
-                continue
             except CollectionApiError as refused:
-                if not (refused.page_too_large and smaller >= 1 and size % 2 == 0):
+                if not (refused.page_too_large and smaller >= 1 and aligned):
                     raise
                 log.info("%s: the API refused %d records a page (%s); asking for %d", self.stream.name, size,
                          refused, smaller)
-                size = smaller
-                self.page_size = min(self.page_size, size)
-                self.report.page_size = self.page_size
-                continue
-            if len(page.records) > size:  # an API that ignores the size: trust what it sent
-                size = len(page.records)
-            return page, size
+            else:
+                if len(page.records) > size:  # an API that ignores the size: trust what it sent
+                    size = len(page.records)
+                return page, size
+            size = smaller
+            self.page_size = min(self.page_size, size)
+            self.report.page_size = self.page_size
 
     async def _get(self, url: str, *, give_up_on_timeout: bool) -> Page:
         page, _ = await self.client.send_counted("GET", url, accept=self.connector.parse_page,
@@ -383,3 +397,12 @@ class _Reader:
             self._last_progress = time.monotonic()
             self.report.rows = self.writer.figures.rows
             self.progress(self.report)
+
+
+def _page_count(page: Page, size: int) -> int | None:
+    """How many pages the whole result has at ``size`` records a page, when the API says."""
+    if page.total_pages is not None:
+        return page.total_pages
+    if page.total_count is not None:
+        return -(-page.total_count // size) if size else None
+    return None

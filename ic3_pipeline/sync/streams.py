@@ -19,7 +19,9 @@ import httpx
 
 from ic3_pipeline.sync.connector import Credentials
 
-PagingKind = Literal["page_number", "next_link"]
+# How a connector's API pages: by page number or by offset (both read several pages at once when the first page
+# says how many records there are), by the next link each page carries, or by a cursor each page hands back.
+PagingKind = Literal["page_number", "offset", "next_link", "cursor"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,9 @@ class PageRequest:
     partition: str | None  # the partition's value (a site), None for an unpartitioned stream
     since: datetime | None  # only records changed at or after this instant (None: everything)
     page_size: int
-    page_number: int = 1
+    page_number: int = 1  # 1-based; the page starting at ``offset`` when ``offset`` is a multiple of ``page_size``
+    offset: int = 0  # the first record's position in the whole result
+    cursor: str | None = None  # what the previous page handed back (cursor paging); None for the first page
 
 
 @dataclass
@@ -82,6 +86,7 @@ class Page:
 
     records: list[dict[str, Any]]
     next_url: str | None = None  # the API's link to the next page (None: the last page)
+    cursor: str | None = None  # the cursor of the next page (cursor paging; None: the last page)
     total_count: int | None = None  # records in the whole result, when the API says
     total_pages: int | None = None
 
@@ -106,7 +111,7 @@ class CollectionConnector(Protocol):
     kind: Literal["collection"]
     secrets: Mapping[str, str]  # secret name -> what it is
     secret_alternatives: tuple[tuple[str, ...], ...]  # any one complete set of secrets is enough
-    paging: PagingKind  # page_number: pages by number, several at once when the API tells the total
+    paging: PagingKind
 
     def headers(self, credentials: Credentials) -> dict[str, str]:
         """Request headers carrying the credentials (raise :class:`CollectionApiError` with ``auth`` when none)."""
