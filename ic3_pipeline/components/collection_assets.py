@@ -180,9 +180,7 @@ async def _sync_partitions(context: AssetExecutionContext, spec: CollectionSourc
                     return reports, failures, True
                 continue
             reports.append(report)
-            line = _report_line(report)
-            context.log.info(line)
-            progress_log.info("    " + line)
+            context.log.info(_report_line(report))  # `ic3 sync` prints its own line per stream and site
             for rejected in report.rejected[:SHOWN]:
                 context.log.warning(f"{stream.name} {report.partition}: {rejected}")
     return reports, failures, False
