@@ -149,7 +149,7 @@ def status(source: str | None, as_json: bool, watch: bool, interval: float, time
 
     try:
         if watch:
-            from ic3_pipeline.cli.collections import watch as keep_showing
+            from ic3_pipeline.cli.status import watch as keep_showing
 
             keep_showing(lambda: print_status(source, as_json=as_json), interval, times)
         else:

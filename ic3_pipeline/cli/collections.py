@@ -3,7 +3,6 @@ collections): streams in load order as Dagster runs, and what they did read back
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import click
@@ -105,18 +104,3 @@ def _echo_run(engine: Engine, spec: CollectionSourceSpec, index: int, count: int
     if not outcome.success and not any(row.error_message for row in rows):
         click.echo(f"    {outcome.failure}", err=True)
     return not outcome.success or any(row.status == "failed" for row in rows)
-
-
-def watch(show, interval_s: float, times: int | None = None) -> None:
-    """Call ``show`` every ``interval_s`` seconds, clearing the terminal between, until Ctrl-C (or ``times`` calls)."""
-    shown = 0
-    try:
-        while times is None or shown < times:
-            click.clear()
-            show()
-            click.echo(f"\n(refreshing every {interval_s:g} s; Ctrl-C to stop)")
-            shown += 1
-            if times is None or shown < times:
-                time.sleep(interval_s)
-    except KeyboardInterrupt:
-        return

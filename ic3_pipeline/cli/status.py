@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
 
@@ -61,3 +62,18 @@ def _print_collection(scope: CollectionScope, *, as_json: bool) -> StreamSourceS
     else:
         click.echo(format_stream_status(status, f"source {scope.source} in {describe_url(default_database_url())}"))
     return status
+
+
+def watch(show, interval_s: float, times: int | None = None) -> None:
+    """Call ``show`` every ``interval_s`` seconds, clearing the terminal between, until Ctrl-C (or ``times`` calls)."""
+    shown = 0
+    try:
+        while times is None or shown < times:
+            click.clear()
+            show()
+            click.echo(f"\n(refreshing every {interval_s:g} s; Ctrl-C to stop)")
+            shown += 1
+            if times is None or shown < times:
+                time.sleep(interval_s)
+    except KeyboardInterrupt:
+        return

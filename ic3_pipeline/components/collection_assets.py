@@ -50,14 +50,12 @@ from ic3_pipeline.components.resource import CmmsApiResource
 from ic3_pipeline.markdown import markdown_table
 from ic3_pipeline.status.streams import stream_source_status
 from ic3_pipeline.sync.collection_sync import StreamFailed, sync_stream
-from ic3_pipeline.sync.partitions import range_tags
+from ic3_pipeline.sync.partitions import contiguous_ranges, range_tags
 from ic3_pipeline.sync.references import dangling_references
-from ic3_pipeline.sync.stream_state import NO_PARTITION
+from ic3_pipeline.sync.stream_state import failed_stream_partitions
 from ic3_pipeline.sync.streams import CollectionApiError, StreamReport, StreamSpec
-from ic3_pipeline.warehouse import tables
 from ic3_pipeline.warehouse.resource import WarehouseResource, warehouse_kind
 from ic3_pipeline.warehouse.stream_tables import TYPE_ERRORS, column_name, existing_table
-from ic3_pipeline.warehouse.times import as_utc
 
 progress_log = logging.getLogger("ic3_pipeline.progress")
 OWNERS = ["team:maintenance-data"]
@@ -336,8 +334,6 @@ def add_site_partitions(instance, spec: CollectionSourceSpec, sites: Sequence[st
 
 def site_range(instance, spec: CollectionSourceSpec, sites: Sequence[str]) -> list[tuple[str, str]]:
     """Contiguous partition ranges covering exactly ``sites``."""
-    from ic3_pipeline.sync.partitions import contiguous_ranges
-
     return contiguous_ranges(list(instance.get_dynamic_partitions(spec.partitions_name)), list(sites))
 
 
@@ -380,21 +376,3 @@ def build_stream_retry_sensor(spec: CollectionSourceSpec):
         return requests or SkipReason("; ".join(waiting) or "No failed stream.")
 
     return retry_failed
-
-
-def failed_stream_partitions(engine: Engine, source: str) -> list[tuple[str, str, int, datetime]]:
-    """(stream, partition, consecutive failures, last failure time) of each (stream, partition) whose last sync failed."""
-    state, log = tables.stream_state, tables.stream_log
-    with engine.connect() as conn:
-        failed = conn.execute(select(state.c.stream, state.c.partition_key, state.c.updated_at)
-                              .where(state.c.source == source, state.c.last_status == "failed")).all()
-        result = []
-        for stream_name, partition, updated_at in failed:
-            statuses = conn.execute(
-                select(log.c.status).where(log.c.source == source, log.c.stream == stream_name,
-                                           log.c.partition_key == partition)
-                .order_by(log.c.finished_at.desc(), log.c.id.desc()).limit(20)).scalars().all()
-            streak = next((i for i, status in enumerate(statuses) if status != "failed"), len(statuses))
-            result.append((stream_name, partition if partition != NO_PARTITION else "", max(1, streak),
-                           as_utc(updated_at)))
-    return result

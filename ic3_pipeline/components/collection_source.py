@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from dagster import AssetKey, DynamicPartitionsDefinition
+from dagster import DynamicPartitionsDefinition
 
-from ic3_pipeline.components.source import HttpSettings, StepRetry, base_url_from
+from ic3_pipeline.components.source import HttpSettings, SourceNames, StepRetry
 from ic3_pipeline.connectors import get_connector
 from ic3_pipeline.sync.retry_plan import RetryPolicySettings
 from ic3_pipeline.sync.streams import CollectionConnector, CollectionSettings, StreamSpec, load_order
@@ -20,7 +20,7 @@ SITE_SEPARATOR = ","
 
 
 @dataclass(frozen=True)
-class CollectionSourceSpec:
+class CollectionSourceSpec(SourceNames):
     source: str
     connector_name: str
     streams: tuple[StreamSpec, ...]
@@ -52,21 +52,6 @@ class CollectionSourceSpec:
         raise KeyError(name)
 
     # --- names ------------------------------------------------------------------------------------------------------
-    def key(self, stream: str) -> AssetKey:
-        return AssetKey([self.source, stream])
-
-    @property
-    def group(self) -> str:
-        return self.source
-
-    @property
-    def pool_name(self) -> str:
-        return self.pool or f"{self.source}_api"
-
-    @property
-    def resource_key(self) -> str:
-        return self.source
-
     @property
     def partitions_name(self) -> str:
         return f"{self.source}_sites"
@@ -83,14 +68,6 @@ class CollectionSourceSpec:
     def schedule_name(self) -> str:
         return f"{self.source}_incremental"
 
-    @property
-    def retry_sensor(self) -> str:
-        return f"{self.source}_retry_failed"
-
-    @property
-    def status_key(self) -> AssetKey:
-        return self.key("sync_status")
-
     def table_names(self) -> list[tuple[str, bool]]:
         """(table, is_child) of every table the streams write, in load order."""
         names = []
@@ -101,9 +78,6 @@ class CollectionSourceSpec:
         return names
 
     # --- environment (read when a run or command starts, never at import) ---------------------------------------------
-    def current_base_url(self) -> str | None:
-        return base_url_from(self.base_url, self.base_url_env)
-
     def current_sites(self) -> list[str]:
         """The sites to sync: the fixed list, else the comma-separated ``sites_env`` (empty when unset)."""
         if self.sites:

@@ -11,7 +11,6 @@ naming the file, line and key.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated
 
@@ -32,7 +31,7 @@ from ic3_pipeline.components.connection import (
     _located,
     _SOURCE_NAME,
 )
-from ic3_pipeline.components.resource import SECRET_FIELDS, CmmsApiResource
+from ic3_pipeline.components.resource import CmmsApiResource, api_resource
 from ic3_pipeline.components.source import HttpSettings, StepRetry
 from ic3_pipeline.connectors import CONNECTORS, get_connector
 from ic3_pipeline.sync.retry_plan import RetryPolicySettings
@@ -220,24 +219,7 @@ class CmmsCollections(Component, Resolvable, Model):
 
     def build_defs(self, context: ComponentLoadContext) -> Definitions:
         spec = self.spec()
-        return collection_definitions(spec, collection_resource(spec))
-
-
-def collection_resource(spec: CollectionSourceSpec) -> CmmsApiResource:
-    """The source's API resource. Its secrets are alternatives (an API key, or a user and password), so any may be
-    unset: the resource holds only their variables' names and reads them from the environment when a run starts
-    (``CmmsApiResource.credentials``) — never a value in the definitions or the run config."""
-    unknown = set(spec.secrets) - set(SECRET_FIELDS)
-    if unknown:
-        raise ValueError(f"source {spec.source!r}: no resource field for secret(s) {', '.join(sorted(unknown))}")
-    return CmmsApiResource(
-        source=spec.source,
-        connector=spec.connector_name,
-        base_url=spec.base_url,
-        base_url_env=spec.base_url_env,
-        secret_env=dict(spec.secrets),
-        **asdict(spec.http),
-    )
+        return collection_definitions(spec, api_resource(spec, secrets_as_env_vars=False))
 
 
 def collection_definitions(spec: CollectionSourceSpec, resource: CmmsApiResource) -> Definitions:

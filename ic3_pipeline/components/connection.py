@@ -10,11 +10,10 @@ place of a variable name) fails when the definitions load, naming the file, line
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions
 from dagster.components import Component, ComponentLoadContext, Model, Resolvable, ResolutionContext, Resolver
 from dagster.components.resolved.errors import ResolutionException
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -22,7 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from ic3_pipeline.components.automation import build_new_sites_sensor, build_resync_schedule, build_retry_sensor
 from ic3_pipeline.components.checks import build_rows_consistent_check
 from ic3_pipeline.components.jobs import build_sync_jobs
-from ic3_pipeline.components.resource import SECRET_FIELDS, CmmsApiResource
+from ic3_pipeline.components.resource import CmmsApiResource, api_resource
 from ic3_pipeline.components.source import HttpSettings, Partitioning, SourceSpec, StepRetry
 from ic3_pipeline.components.sync_step import build_sync_step
 from ic3_pipeline.connectors import CONNECTORS, get_connector
@@ -223,22 +222,6 @@ def _located(context: ResolutionContext, error: ValidationError) -> ResolutionEx
         source = tree.source_error(yaml_path=[*context.path, *path], inline_error_message=message, value_error=True)
         parts.append(f"{source.file_name}:{source.start_line_no} - {source.location}\n{source.snippet}\n{message}")
     return ResolutionException("\n".join(parts))
-
-
-def api_resource(spec: SourceSpec) -> CmmsApiResource:
-    """The source's API resource with every secret as an ``EnvVar`` of the variable the YAML names."""
-    unknown = set(spec.secrets) - set(SECRET_FIELDS)
-    if unknown:
-        raise ValueError(f"source {spec.source!r}: no resource field for secret(s) {', '.join(sorted(unknown))}")
-    return CmmsApiResource(
-        source=spec.source,
-        connector=spec.connector_name,
-        base_url=spec.base_url,
-        base_url_env=spec.base_url_env,
-        secret_env=dict(spec.secrets),
-        **{name: EnvVar(variable) for name, variable in spec.secrets.items()},
-        **asdict(spec.http),
-    )
 
 
 def source_definitions(spec: SourceSpec, resource: CmmsApiResource) -> Definitions:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 
-from dagster import ConfigurableResource, Failure
+from dataclasses import asdict
+
+from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
 from ic3_pipeline.components.source import base_url_from
@@ -93,3 +95,26 @@ class CmmsApiResource(ConfigurableResource):
         """A client for one batch; ``known_limit`` (req/s, learned by an earlier batch) skips the limiter's slow start."""
         connector = get_connector(self.connector)
         return connector.open_client(self.resolved_base_url(), self.credentials(), self.policy(known_limit))
+
+
+def api_resource(spec, *, secrets_as_env_vars: bool = True) -> CmmsApiResource:
+    """A source's API resource (``spec``: a ``SourceSpec`` or ``CollectionSourceSpec``).
+
+    ``secrets_as_env_vars``: every secret an ``EnvVar`` of the variable the YAML names (each required). Without it
+    (a source whose secrets are alternatives: an API key, or a user and password, any of them unset) the resource
+    holds only the variables' names and reads them from the environment when a run starts (:meth:`credentials`).
+    Either way no value is in the definitions or the run config.
+    """
+    unknown = set(spec.secrets) - set(SECRET_FIELDS)
+    if unknown:
+        raise ValueError(f"source {spec.source!r}: no resource field for secret(s) {', '.join(sorted(unknown))}")
+    secrets = {name: EnvVar(variable) for name, variable in spec.secrets.items()} if secrets_as_env_vars else {}
+    return CmmsApiResource(
+        source=spec.source,
+        connector=spec.connector_name,
+        base_url=spec.base_url,
+        base_url_env=spec.base_url_env,
+        secret_env=dict(spec.secrets),
+        **secrets,
+        **asdict(spec.http),
+    )

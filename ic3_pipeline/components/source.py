@@ -88,8 +88,44 @@ class StepRetry:
     delay_s: float = 30.0
 
 
+class SourceNames:
+    """The names every kind of source derives from its own (``source``) and its optional ``pool``, and where its
+    API is now; mixed into each kind's spec."""
+
+    source: str
+    pool: str | None
+    base_url: str | None
+    base_url_env: str | None
+
+    def key(self, name: str) -> AssetKey:
+        return AssetKey([self.source, name])
+
+    @property
+    def group(self) -> str:
+        return self.source
+
+    @property
+    def pool_name(self) -> str:
+        return self.pool or f"{self.source}_api"
+
+    @property
+    def resource_key(self) -> str:
+        return self.source
+
+    @property
+    def status_key(self) -> AssetKey:
+        return self.key("sync_status")
+
+    @property
+    def retry_sensor(self) -> str:
+        return f"{self.source}_retry_failed"
+
+    def current_base_url(self) -> str | None:
+        return base_url_from(self.base_url, self.base_url_env)
+
+
 @dataclass(frozen=True)
-class SourceSpec:
+class SourceSpec(SourceNames):
     source: str
     connector_name: str
     base_url: str | None = None
@@ -110,21 +146,6 @@ class SourceSpec:
         return get_connector(self.connector_name)
 
     # --- names ------------------------------------------------------------------------------------------------------
-    def key(self, name: str) -> AssetKey:
-        return AssetKey([self.source, name])
-
-    @property
-    def group(self) -> str:
-        return self.source
-
-    @property
-    def pool_name(self) -> str:
-        return self.pool or f"{self.source}_api"
-
-    @property
-    def resource_key(self) -> str:
-        return self.source
-
     @property
     def step_name(self) -> str:
         return f"{self.source}_enrichment"
@@ -144,10 +165,6 @@ class SourceSpec:
     @property
     def new_sites_sensor(self) -> str:
         return f"{self.source}_new_sites"
-
-    @property
-    def retry_sensor(self) -> str:
-        return f"{self.source}_retry_failed"
 
     @property
     def schedule_name(self) -> str:
@@ -170,10 +187,6 @@ class SourceSpec:
         return self.key(self.connector.tables[0].name)
 
     @property
-    def status_key(self) -> AssetKey:
-        return self.key("sync_status")
-
-    @property
     def stale_after(self) -> timedelta:
         return timedelta(hours=self.stale_after_hours)
 
@@ -183,9 +196,6 @@ class SourceSpec:
     def enrich_run_config(self, **config: object) -> dict:
         """Run config for the source's step (``force``, ``asset_ids``, ``stale_after_hours``)."""
         return {"ops": {self.step_name: {"config": config}}}
-
-    def current_base_url(self) -> str | None:
-        return base_url_from(self.base_url, self.base_url_env)
 
     def required_env(self) -> list[str]:
         """The environment variables a run of this source needs: its base URL's (unless fixed) and each secret's."""

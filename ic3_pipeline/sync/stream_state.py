@@ -77,3 +77,21 @@ def mark_finished(engine: Engine, source: str, stream: str, partition: str, *, f
             high_water_mark_before=report.high_water_mark_before, high_water_mark_after=report.high_water_mark_after,
             started_at=started_at, finished_at=now,
         ))
+
+
+def failed_stream_partitions(engine: Engine, source: str) -> list[tuple[str, str, int, datetime]]:
+    """(stream, partition, consecutive failures, last failure time) of each (stream, partition) whose last sync failed."""
+    state, log = tables.stream_state, tables.stream_log
+    with engine.connect() as conn:
+        failed = conn.execute(select(state.c.stream, state.c.partition_key, state.c.updated_at)
+                              .where(state.c.source == source, state.c.last_status == "failed")).all()
+        result = []
+        for stream_name, partition, updated_at in failed:
+            statuses = conn.execute(
+                select(log.c.status).where(log.c.source == source, log.c.stream == stream_name,
+                                           log.c.partition_key == partition)
+                .order_by(log.c.finished_at.desc(), log.c.id.desc()).limit(20)).scalars().all()
+            streak = next((i for i, status in enumerate(statuses) if status != "failed"), len(statuses))
+            result.append((stream_name, partition, max(1, streak),
+                           as_utc(updated_at)))
+    return result

@@ -289,7 +289,11 @@ def test_dg_checks_and_lists_the_project_definitions(tmp_path):
     assert {c["asset_key"] for c in checks.values()} == {"innomaint/asset_details"}
     assert names["jobs"] <= {j["name"] for j in listed["jobs"]}
     assert names["sensors"] <= {s["name"] for s in listed["sensors"]}
-    assert [(s["name"], s["cron_schedule"]) for s in listed["schedules"]] == [("innomaint_resync", "0 2 * * *")]
+    assert [(s["name"], s["cron_schedule"]) for s in listed["schedules"]] == [
+        ("innomaint_resync", "0 2 * * *"), ("maximo_incremental", "30 2 * * *")]
+    maximo = {a["asset_key"] for a in listed["assets"] if a["asset_key"].startswith("maximo/")}
+    assert maximo == {f"maximo/{name}" for name in ("maxgroup", "peruser", "domain", "locations", "asset", "wodetail",
+                                                    "inventory", "sync_status")}
     assert {"innomaint", "warehouse"} <= {r["name"] for r in listed["resources"]}
 
     table = done["table"][1]
@@ -300,7 +304,7 @@ def test_dg_checks_and_lists_the_project_definitions(tmp_path):
 
 def test_configured_sources_lists_the_innomaint_connection():
     sources = configured_sources()
-    assert [spec.source for spec in sources] == ["innomaint"]
+    assert [spec.source for spec in sources] == ["innomaint"]  # maximo is a collection source (configured()[1])
     (spec,) = sources
     assert spec.connector_name == "innomaint"
     assert spec.required_env() == ["INNOMAINT_BASE_URL", "INNOMAINT_API_TOKEN"]

@@ -98,7 +98,7 @@ def test_sync_without_source_syncs_each_configured_one_and_skips_those_not_set_u
 
 def test_missing_base_url_is_a_clear_error_not_a_default(pipeline, monkeypatch):
     """Outside the demo there is no default API address: an unset INNOMAINT_BASE_URL fails the run, saying so."""
-    from ic3_pipeline.components.connection import api_resource
+    from ic3_pipeline.components.resource import api_resource
     from ic3_pipeline_tests.sources import INNOMAINT
 
     monkeypatch.delenv("INNOMAINT_BASE_URL", raising=False)
