@@ -112,12 +112,23 @@ class Record:
     rowstamp: int
 
 
+@dataclass(frozen=True)
+class Row:
+    """A record as queries see it: ``values`` holds every attribute, added ones included (None = null)."""
+
+    key: Key
+    record: Record
+    values: dict[str, Any]
+
+
 @dataclass
 class _Table:
     structure: ObjectStructure
     rows: dict[Key, Record] = field(default_factory=dict)  # insertion order = the order answers use without orderBy
     extra: dict[str, ValueFn] = field(default_factory=dict)  # attributes added with add_attribute, in order
     changes: int = 0
+    version: int = 0
+    cached: tuple[int, list[Row]] | None = None
 
 
 def json_value(value: Any) -> Any:
@@ -178,33 +189,33 @@ class MaximoDataset:
         with self.lock:
             return table.structure.attributes + tuple(table.extra)
 
-    def records(self, name: str) -> list[tuple[Key, Record]]:
-        """A snapshot of the current records in insertion order (records are immutable, so it stays consistent)."""
+    def rows(self, name: str) -> tuple[int, list[Row]]:
+        """The current rows in insertion order with their attribute values, and the table's version.
+
+        The version grows with every change, delete or added attribute, so callers may cache what they derive
+        from a version (the simulator keeps filtered, sorted results per query) without ever serving stale data.
+        """
         table = self._table(name)
         with self.lock:
-            return list(table.rows.items())
-
-    def values(self, name: str, record: Record) -> dict[str, Any]:
-        """All attribute values of a record as Python values, added attributes included (for where and orderBy)."""
-        table = self._table(name)
+            if table.cached is not None and table.cached[0] == table.version:
+                return table.cached
+            version, items, extra = table.version, list(table.rows.items()), list(table.extra.items())
+        rows = [Row(key, record, _with_extra(record.attrs, extra)) for key, record in items]
         with self.lock:
-            extra = list(table.extra.items())
-        values = dict(record.attrs)
-        for attr, value_fn in extra:
-            values[attr] = value_fn(dict(record.attrs))
-        return values
+            if table.version == version:
+                table.cached = (version, rows)
+        return version, rows
 
-    def render(
-        self, name: str, record: Record, select: Any, keep_nulls: bool, href: str,
-    ) -> dict[str, Any]:
+    def render(self, row: Row, select: Any, keep_nulls: bool, href: str) -> dict[str, Any]:
         """A member as lean JSON: selected attributes in answer order, selected children, ``_rowstamp``, ``href``.
 
         ``select`` is duck-typed (``attrs``: names or None for all; ``children``: name -> nested select);
         ``None`` selects nothing, as Maximo answers members without ``oslc.select`` with their href only.
         """
         member: dict[str, Any] = {}
+        record = row.record
         if select is not None:
-            for attr, value in self.values(name, record).items():
+            for attr, value in row.values.items():
                 if (select.attrs is None or attr in select.attrs) and (keep_nulls or value is not None):
                     member[attr] = json_value(value)
             for child, child_select in select.children.items():
@@ -233,6 +244,7 @@ class MaximoDataset:
                 if table.structure.has_changedate:
                     attrs["changedate"] = when
                 table.rows[key] = Record(attrs, old.children, self._next_stamp())
+            table.version += 1
             return keys
 
     def delete(
@@ -247,6 +259,7 @@ class MaximoDataset:
                 chosen = self._pick(table, count or 0, site, "delete")
             for key in chosen:
                 del table.rows[key]
+            table.version += 1
             return chosen
 
     def add_attribute(self, name: str, attribute: str, value_fn: ValueFn | None = None) -> None:
@@ -270,6 +283,7 @@ class MaximoDataset:
 
         with self.lock:
             table.extra[attribute] = value_fn
+            table.version += 1
 
     def _pick(self, table: _Table, count: int, site: str | None, purpose: str) -> list[Key]:
         if site is not None and not table.structure.per_site:
@@ -283,6 +297,15 @@ class MaximoDataset:
         if table is None:
             raise KeyError(f"no object structure {name!r}; known: {sorted(self._tables)}")
         return table
+
+
+def _with_extra(attrs: dict[str, Any], extra: list[tuple[str, ValueFn]]) -> dict[str, Any]:
+    if not extra:
+        return attrs  # records are never mutated in place, so sharing the dict is safe
+    values = dict(attrs)
+    for attribute, value_fn in extra:
+        values[attribute] = value_fn(dict(attrs))
+    return values
 
 
 def _as_key(key: Key | str) -> Key:

@@ -484,6 +484,20 @@ def test_add_attribute_reaches_every_record_and_the_query_language(make_sim) -> 
         sim.add_attribute("mxapiasset", "assetnum")
 
 
+def test_the_same_query_again_sees_every_change(make_sim) -> None:
+    """Answers are evaluated on the current data: repeating a query never returns what was true before."""
+    sim = make_sim()
+    query = {"oslc__select": "*", "oslc__orderBy": "-changedate", "oslc__pageSize": 5}
+    with client(sim) as http:
+        before = lean(http, "mxapiasset", **query)["member"]
+        changed = sim.change("mxapiasset", count=1)
+        assert key_of("mxapiasset", lean(http, "mxapiasset", **query)["member"][0]) == changed[0]
+        sim.delete("mxapiasset", keys=changed)
+        assert [m["href"] for m in lean(http, "mxapiasset", **query)["member"]] == [m["href"] for m in before]
+        sim.add_attribute("mxapiasset", "ic3_late")
+        assert all("ic3_late" in m for m in lean(http, "mxapiasset", **query)["member"])
+
+
 def test_admin_endpoints_change_delete_add_attribute_and_stats(make_sim) -> None:
     sim = make_sim()
     root = sim.base_url.removesuffix("/maximo")
