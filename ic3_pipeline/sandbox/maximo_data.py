@@ -22,6 +22,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -57,8 +58,13 @@ class ObjectStructure:
 
     def href_id(self, key: Key) -> str:
         """The opaque member id: ``_`` + base64 of the key with the site last (``1008/BEDFORD``), as Maximo does."""
-        parts = list(key[1:]) + [key[0]] if self.per_site else list(key)
-        return "_" + base64.urlsafe_b64encode("/".join(parts).encode("utf-8")).decode("ascii").rstrip("=")
+        return _href_id(self.per_site, key)
+
+
+@lru_cache(maxsize=1 << 16)
+def _href_id(per_site: bool, key: Key) -> str:
+    parts = list(key[1:]) + [key[0]] if per_site else list(key)
+    return "_" + base64.urlsafe_b64encode("/".join(parts).encode("utf-8")).decode("ascii").rstrip("=")
 
 
 STRUCTURES: dict[str, ObjectStructure] = {s.name: s for s in (
@@ -111,6 +117,26 @@ class Record:
     children: dict[str, list[dict[str, Any]]]
     rowstamp: int
 
+    # Rendering is most of a page's cost; a record never changes, so its JSON values are worked out once.
+    @cached_property
+    def json_attrs(self) -> dict[str, Any]:
+        return {attr: json_value(value) for attr, value in self.attrs.items()}
+
+    @cached_property
+    def json_children(self) -> dict[str, list[dict[str, Any]]]:
+        """Child rows as JSON with nulls kept; ``lean_children`` the same with nulls dropped."""
+        return {name: [{k: json_value(v) for k, v in row.items()} for row in rows]
+                for name, rows in self.children.items()}
+
+    @cached_property
+    def lean_children(self) -> dict[str, list[dict[str, Any]]]:
+        return {name: [{k: v for k, v in row.items() if v is not None} for row in rows]
+                for name, rows in self.json_children.items()}
+
+    def prepare(self) -> None:
+        """Work the JSON out now: at build time, so a client's first read is as fast as its later ones."""
+        _ = self.json_attrs, self.lean_children
+
 
 @dataclass(frozen=True)
 class Row:
@@ -140,12 +166,6 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def render_child(row: dict[str, Any], names: Iterable[str] | None, keep_nulls: bool) -> dict[str, Any]:
-    """One child row as JSON: the named attributes (all when None), nulls dropped unless asked to keep them."""
-    picked = row if names is None else {k: row[k] for k in row if k in names}
-    return {k: json_value(v) for k, v in picked.items() if keep_nulls or v is not None}
-
-
 class MaximoDataset:
     """The simulated Maximo database: every object structure's records, current state, safe across threads."""
 
@@ -170,7 +190,9 @@ class MaximoDataset:
         table = self._tables[name]
         for attrs, children in rows:
             key = tuple(str(attrs[k]) for k in table.structure.keys)
-            table.rows[key] = Record(attrs, children, self._next_stamp())
+            record = Record(attrs, children, self._next_stamp())
+            record.prepare()
+            table.rows[key] = record
 
     def _next_stamp(self) -> int:
         self._stamp += 1 + stable_int(self.seed, "stamp-step", self._stamp) % 7
@@ -215,13 +237,17 @@ class MaximoDataset:
         member: dict[str, Any] = {}
         record = row.record
         if select is not None:
+            converted = record.json_attrs
             for attr, value in row.values.items():
                 if (select.attrs is None or attr in select.attrs) and (keep_nulls or value is not None):
-                    member[attr] = json_value(value)
+                    member[attr] = converted[attr] if attr in converted else json_value(value)
+            children = record.json_children if keep_nulls else record.lean_children
             for child, child_select in select.children.items():
-                rows = record.children.get(child)
+                rows = children.get(child)
                 if rows:
-                    member[child] = [render_child(row, child_select.attrs, keep_nulls) for row in rows]
+                    names = child_select.attrs
+                    member[child] = [dict(r) if names is None else {k: v for k, v in r.items() if k in names}
+                                     for r in rows]
         member["_rowstamp"] = str(record.rowstamp)
         member["href"] = href
         return member
