@@ -454,8 +454,8 @@ class MaximoSimulator:
         if params.get("count") == "1":
             return _Answer(200, _encode({"totalCount": total}))
         page = ordered[(pageno - 1) * size: pageno * size]
-        members = [self._data.render(row, select, params.get("_dropnulls") == "0",
-                                     self._member_href(route, os_name, row.key)) for row in page]
+        keep_nulls, prefix = params.get("_dropnulls") == "0", self._link(f"{route}/os/{os_name}/")
+        members = [self._data.render(row, select, keep_nulls, prefix + structure.href_id(row.key)) for row in page]
         info: dict[str, Any] = {}
         if pageno * size < total:
             info["nextPage"] = {"href": self._collection_href(route, os_name, pairs, next_page=pageno + 1)}

@@ -726,3 +726,15 @@ def test_cli_simulate_innomaint_still_requires_a_register() -> None:
     result = subprocess.run(ic3_command() + ["simulate", "innomaint", "--port", str(free_port())],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--register" in result.stderr
+
+
+def test_cli_simulate_maximo_names_a_taken_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(ic3_command() + ["simulate", "maximo", "--port", str(port)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
