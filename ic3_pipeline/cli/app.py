@@ -89,7 +89,11 @@ def simulate(cmms: str, register: Path | None, port: int | None, token: str | No
             )
         except ValueError as error:
             raise click.UsageError(str(error)) from None
-        serve_maximo(maximo, port=port or 8766)
+        try:
+            serve_maximo(maximo, port=port or 8766)
+        except OSError as error:
+            raise click.ClickException(f"cannot serve on 127.0.0.1:{port or 8766}: {error.strerror or error} "
+                                       "(another simulator? pass --port)") from None
         return
     if register is None:
         raise click.UsageError("Missing option '--register': innomaint serves the asset ids of a register.")

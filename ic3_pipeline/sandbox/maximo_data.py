@@ -22,6 +22,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -57,8 +58,13 @@ class ObjectStructure:
 
     def href_id(self, key: Key) -> str:
         """The opaque member id: ``_`` + base64 of the key with the site last (``1008/BEDFORD``), as Maximo does."""
-        parts = list(key[1:]) + [key[0]] if self.per_site else list(key)
-        return "_" + base64.urlsafe_b64encode("/".join(parts).encode("utf-8")).decode("ascii").rstrip("=")
+        return _href_id(self.per_site, key)
+
+
+@lru_cache(maxsize=1 << 16)
+def _href_id(per_site: bool, key: Key) -> str:
+    parts = list(key[1:]) + [key[0]] if per_site else list(key)
+    return "_" + base64.urlsafe_b64encode("/".join(parts).encode("utf-8")).decode("ascii").rstrip("=")
 
 
 STRUCTURES: dict[str, ObjectStructure] = {s.name: s for s in (
@@ -111,6 +117,35 @@ class Record:
     children: dict[str, list[dict[str, Any]]]
     rowstamp: int
 
+    # Rendering is most of a page's cost; a record never changes, so its JSON values are worked out once.
+    @cached_property
+    def json_attrs(self) -> dict[str, Any]:
+        return {attr: json_value(value) for attr, value in self.attrs.items()}
+
+    @cached_property
+    def json_children(self) -> dict[str, list[dict[str, Any]]]:
+        """Child rows as JSON with nulls kept; ``lean_children`` the same with nulls dropped."""
+        return {name: [{k: json_value(v) for k, v in row.items()} for row in rows]
+                for name, rows in self.children.items()}
+
+    @cached_property
+    def lean_children(self) -> dict[str, list[dict[str, Any]]]:
+        return {name: [{k: v for k, v in row.items() if v is not None} for row in rows]
+                for name, rows in self.json_children.items()}
+
+    def prepare(self) -> None:
+        """Work the JSON out now: at build time, so a client's first read is as fast as its later ones."""
+        _ = self.json_attrs, self.lean_children
+
+
+@dataclass(frozen=True)
+class Row:
+    """A record as queries see it: ``values`` holds every attribute, added ones included (None = null)."""
+
+    key: Key
+    record: Record
+    values: dict[str, Any]
+
 
 @dataclass
 class _Table:
@@ -118,6 +153,8 @@ class _Table:
     rows: dict[Key, Record] = field(default_factory=dict)  # insertion order = the order answers use without orderBy
     extra: dict[str, ValueFn] = field(default_factory=dict)  # attributes added with add_attribute, in order
     changes: int = 0
+    version: int = 0
+    cached: tuple[int, list[Row]] | None = None
 
 
 def json_value(value: Any) -> Any:
@@ -127,12 +164,6 @@ def json_value(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
-
-
-def render_child(row: dict[str, Any], names: Iterable[str] | None, keep_nulls: bool) -> dict[str, Any]:
-    """One child row as JSON: the named attributes (all when None), nulls dropped unless asked to keep them."""
-    picked = row if names is None else {k: row[k] for k in row if k in names}
-    return {k: json_value(v) for k, v in picked.items() if keep_nulls or v is not None}
 
 
 class MaximoDataset:
@@ -159,7 +190,9 @@ class MaximoDataset:
         table = self._tables[name]
         for attrs, children in rows:
             key = tuple(str(attrs[k]) for k in table.structure.keys)
-            table.rows[key] = Record(attrs, children, self._next_stamp())
+            record = Record(attrs, children, self._next_stamp())
+            record.prepare()
+            table.rows[key] = record
 
     def _next_stamp(self) -> int:
         self._stamp += 1 + stable_int(self.seed, "stamp-step", self._stamp) % 7
@@ -178,39 +211,43 @@ class MaximoDataset:
         with self.lock:
             return table.structure.attributes + tuple(table.extra)
 
-    def records(self, name: str) -> list[tuple[Key, Record]]:
-        """A snapshot of the current records in insertion order (records are immutable, so it stays consistent)."""
+    def rows(self, name: str) -> tuple[int, list[Row]]:
+        """The current rows in insertion order with their attribute values, and the table's version.
+
+        The version grows with every change, delete or added attribute, so callers may cache what they derive
+        from a version (the simulator keeps filtered, sorted results per query) without ever serving stale data.
+        """
         table = self._table(name)
         with self.lock:
-            return list(table.rows.items())
-
-    def values(self, name: str, record: Record) -> dict[str, Any]:
-        """All attribute values of a record as Python values, added attributes included (for where and orderBy)."""
-        table = self._table(name)
+            if table.cached is not None and table.cached[0] == table.version:
+                return table.cached
+            version, items, extra = table.version, list(table.rows.items()), list(table.extra.items())
+        rows = [Row(key, record, _with_extra(record.attrs, extra)) for key, record in items]
         with self.lock:
-            extra = list(table.extra.items())
-        values = dict(record.attrs)
-        for attr, value_fn in extra:
-            values[attr] = value_fn(dict(record.attrs))
-        return values
+            if table.version == version:
+                table.cached = (version, rows)
+        return version, rows
 
-    def render(
-        self, name: str, record: Record, select: Any, keep_nulls: bool, href: str,
-    ) -> dict[str, Any]:
+    def render(self, row: Row, select: Any, keep_nulls: bool, href: str) -> dict[str, Any]:
         """A member as lean JSON: selected attributes in answer order, selected children, ``_rowstamp``, ``href``.
 
         ``select`` is duck-typed (``attrs``: names or None for all; ``children``: name -> nested select);
         ``None`` selects nothing, as Maximo answers members without ``oslc.select`` with their href only.
         """
         member: dict[str, Any] = {}
+        record = row.record
         if select is not None:
-            for attr, value in self.values(name, record).items():
+            converted = record.json_attrs
+            for attr, value in row.values.items():
                 if (select.attrs is None or attr in select.attrs) and (keep_nulls or value is not None):
-                    member[attr] = json_value(value)
+                    member[attr] = converted[attr] if attr in converted else json_value(value)
+            children = record.json_children if keep_nulls else record.lean_children
             for child, child_select in select.children.items():
-                rows = record.children.get(child)
+                rows = children.get(child)
                 if rows:
-                    member[child] = [render_child(row, child_select.attrs, keep_nulls) for row in rows]
+                    names = child_select.attrs
+                    member[child] = [dict(r) if names is None else {k: v for k, v in r.items() if k in names}
+                                     for r in rows]
         member["_rowstamp"] = str(record.rowstamp)
         member["href"] = href
         return member
@@ -233,6 +270,7 @@ class MaximoDataset:
                 if table.structure.has_changedate:
                     attrs["changedate"] = when
                 table.rows[key] = Record(attrs, old.children, self._next_stamp())
+            table.version += 1
             return keys
 
     def delete(
@@ -247,6 +285,7 @@ class MaximoDataset:
                 chosen = self._pick(table, count or 0, site, "delete")
             for key in chosen:
                 del table.rows[key]
+            table.version += 1
             return chosen
 
     def add_attribute(self, name: str, attribute: str, value_fn: ValueFn | None = None) -> None:
@@ -270,6 +309,7 @@ class MaximoDataset:
 
         with self.lock:
             table.extra[attribute] = value_fn
+            table.version += 1
 
     def _pick(self, table: _Table, count: int, site: str | None, purpose: str) -> list[Key]:
         if site is not None and not table.structure.per_site:
@@ -283,6 +323,15 @@ class MaximoDataset:
         if table is None:
             raise KeyError(f"no object structure {name!r}; known: {sorted(self._tables)}")
         return table
+
+
+def _with_extra(attrs: dict[str, Any], extra: list[tuple[str, ValueFn]]) -> dict[str, Any]:
+    if not extra:
+        return attrs  # records are never mutated in place, so sharing the dict is safe
+    values = dict(attrs)
+    for attribute, value_fn in extra:
+        values[attribute] = value_fn(dict(attrs))
+    return values
 
 
 def _as_key(key: Key | str) -> Key:

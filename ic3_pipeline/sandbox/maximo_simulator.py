@@ -37,6 +37,7 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -56,8 +57,10 @@ from ic3_pipeline.sandbox.innomaint_simulator import (
     _url_host,
     _wait_disconnect,
 )
-from ic3_pipeline.sandbox.maximo_data import Key, MaximoDataset, ValueFn
+from ic3_pipeline.sandbox.maximo_data import Key, MaximoDataset, Row, ValueFn
 from ic3_pipeline.sandbox.maximo_query import (
+    Ordering,
+    Predicate,
     QueryError,
     Selection,
     parse_order,
@@ -76,6 +79,7 @@ _ROUTES = ("oslc", "api")
 _DATASET_KNOBS = frozenset({"sites", "assets_per_site", "seed", "dangling_every"})
 _SECRET_KNOBS = frozenset({"api_key", "password"})
 _POLL_S = 0.05
+_CACHED_QUERIES = 32
 
 PageHook = Callable[[str, int], None]
 
@@ -239,6 +243,7 @@ class MaximoSimulator:
         self._state = _ServerState(config)
         self._data = MaximoDataset(config.sites, config.assets_per_site, config.seed, config.dangling_every)
         self._on_page: PageHook | None = None
+        self._results: OrderedDict[tuple[str, str, str], tuple[int, list[Row]]] = OrderedDict()
         self._stopping = threading.Event()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -336,15 +341,16 @@ class MaximoSimulator:
         if site is not None and not structure.per_site:
             raise ValueError(f"{structure.name} is not kept per site")
         everything = Selection(None, {child: Selection(None) for child in structure.children})
-        rows = sorted((k, r) for k, r in self._data.records(structure.name) if site is None or k[0] == site)
-        return [self._data.render(structure.name, record, everything, False,
-                                  self._member_href("oslc", structure.name, key)) for key, record in rows]
+        _, rows = self._data.rows(structure.name)
+        chosen = sorted((row for row in rows if site is None or row.key[0] == site), key=lambda row: row.key)
+        return [self._data.render(row, everything, False, self._member_href("oslc", structure.name, row.key))
+                for row in chosen]
 
     def dangling_references(self) -> list[tuple[str, str, str]]:
         """Work orders whose asset does not exist at their site: (siteid, wonum, assetnum)."""
-        assets = {key for key, _ in self._data.records("mxapiasset")}
-        return [(key[0], key[1], record.attrs["assetnum"]) for key, record in self._data.records("mxapiwodetail")
-                if record.attrs["assetnum"] is not None and (key[0], record.attrs["assetnum"]) not in assets]
+        assets = {row.key for row in self._data.rows("mxapiasset")[1]}
+        return [(row.key[0], row.key[1], row.values["assetnum"]) for row in self._data.rows("mxapiwodetail")[1]
+                if row.values["assetnum"] is not None and (row.key[0], row.values["assetnum"]) not in assets]
 
     def change(self, os_name: str, count: int = 1, site: str | None = None) -> list[Key]:
         """Modify ``count`` records: a field changes, new ``_rowstamp``, ``changedate`` now (where it has one)."""
@@ -432,9 +438,7 @@ class MaximoSimulator:
             order = parse_order(params.get("oslc.orderby"), attributes)
             page_size = _positive("oslc.pageSize", params.get("oslc.pagesize"), None)
             pageno = _positive("pageno", params.get("pageno"), 1)
-            rows = [(key, record, self._data.values(os_name, record))
-                    for key, record in self._data.records(os_name)]
-            rows = [row for row in rows if all(predicate(row[2]) for predicate in where)]
+            ordered = self._matching(os_name, params, where, order)
         except QueryError as error:  # a value of the wrong kind surfaces only when compared
             self._state.count("bad_request")
             return self._error_answer(400, error.reason_code, str(error).partition(" - ")[2] or str(error), lean)
@@ -446,13 +450,12 @@ class MaximoSimulator:
                 f"The page size {page_size} exceeds the maximum page size {config.max_page_size} "
                 "set in mxe.oslc.maxpagesize.", lean)
         size = page_size if page_size is not None else min(DEFAULT_PAGE_SIZE, config.max_page_size)
-        total = len(rows)
+        total = len(ordered)
         if params.get("count") == "1":
             return _Answer(200, _encode({"totalCount": total}))
-        ordered = sort_rows(rows, order, lambda row, attr: row[2].get(attr))
         page = ordered[(pageno - 1) * size: pageno * size]
-        members = [self._data.render(os_name, record, select, params.get("_dropnulls") == "0",
-                                     self._member_href(route, os_name, key)) for key, record, _ in page]
+        keep_nulls, prefix = params.get("_dropnulls") == "0", self._link(f"{route}/os/{os_name}/")
+        members = [self._data.render(row, select, keep_nulls, prefix + structure.href_id(row.key)) for row in page]
         info: dict[str, Any] = {}
         if pageno * size < total:
             info["nextPage"] = {"href": self._collection_href(route, os_name, pairs, next_page=pageno + 1)}
@@ -463,6 +466,27 @@ class MaximoSimulator:
         payload = {"member": members, "href": self._link(f"{route}/os/{os_name}"), "responseInfo": info}
         self._call_page_hook(os_name, pageno)
         return _Answer(200, _encode(payload if lean else _namespaced(payload)))
+
+    def _matching(self, os_name: str, params: dict[str, str], where: list[Predicate],
+                  order: list[Ordering]) -> list[Row]:
+        """The rows matching ``where`` in ``order``, on the current data.
+
+        Kept per (query, table version) for the next pages of the same query: any change, delete or new attribute
+        makes a new version, so a page never comes from stale data (paging stays unstable, as in Maximo), and a
+        full read costs one filter and sort instead of one per page. Only the server thread calls this.
+        """
+        version, rows = self._data.rows(os_name)
+        cache_key = (os_name, params.get("oslc.where", ""), params.get("oslc.orderby", ""))
+        cached = self._results.get(cache_key)
+        if cached is not None and cached[0] == version:
+            self._results.move_to_end(cache_key)
+            return cached[1]
+        matching = [row for row in rows if all(predicate(row.values) for predicate in where)]
+        ordered = sort_rows(matching, order, lambda row, attr: row.values.get(attr))
+        self._results[cache_key] = (version, ordered)
+        while len(self._results) > _CACHED_QUERIES:
+            self._results.popitem(last=False)
+        return ordered
 
     def _call_page_hook(self, os_name: str, pageno: int) -> None:
         hook = self._on_page

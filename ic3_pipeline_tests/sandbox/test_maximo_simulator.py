@@ -484,6 +484,20 @@ def test_add_attribute_reaches_every_record_and_the_query_language(make_sim) -> 
         sim.add_attribute("mxapiasset", "assetnum")
 
 
+def test_the_same_query_again_sees_every_change(make_sim) -> None:
+    """Answers are evaluated on the current data: repeating a query never returns what was true before."""
+    sim = make_sim()
+    query = {"oslc__select": "*", "oslc__orderBy": "-changedate", "oslc__pageSize": 5}
+    with client(sim) as http:
+        before = lean(http, "mxapiasset", **query)["member"]
+        changed = sim.change("mxapiasset", count=1)
+        assert key_of("mxapiasset", lean(http, "mxapiasset", **query)["member"][0]) == changed[0]
+        sim.delete("mxapiasset", keys=changed)
+        assert [m["href"] for m in lean(http, "mxapiasset", **query)["member"]] == [m["href"] for m in before]
+        sim.add_attribute("mxapiasset", "ic3_late")
+        assert all("ic3_late" in m for m in lean(http, "mxapiasset", **query)["member"])
+
+
 def test_admin_endpoints_change_delete_add_attribute_and_stats(make_sim) -> None:
     sim = make_sim()
     root = sim.base_url.removesuffix("/maximo")
@@ -712,3 +726,15 @@ def test_cli_simulate_innomaint_still_requires_a_register() -> None:
     result = subprocess.run(ic3_command() + ["simulate", "innomaint", "--port", str(free_port())],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--register" in result.stderr
+
+
+def test_cli_simulate_maximo_names_a_taken_port() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(ic3_command() + ["simulate", "maximo", "--port", str(port)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"cannot serve on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
