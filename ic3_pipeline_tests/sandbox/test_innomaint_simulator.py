@@ -469,17 +469,19 @@ def test_configure_at_runtime(make_sim) -> None:
 def test_latency_is_added_and_requests_overlap(make_sim) -> None:
     sim = make_sim(latency_ms=300)
 
-    def timed(asset_id: str) -> float:
+    def timed(asset_id: str) -> tuple[float, float]:
         with client(sim) as http:
             started = time.monotonic()
             assert fetch(http, asset_id).status_code == 200
-            return time.monotonic() - started
+            return started, time.monotonic()
 
-    started = time.monotonic()
     with ThreadPoolExecutor(8) as pool:
-        durations = list(pool.map(timed, [NASTY_IDS[0]] * 8))
-    assert min(durations) >= 0.29
-    assert time.monotonic() - started < 1.5, "latency must not serialise requests"
+        spans = list(pool.map(timed, [NASTY_IDS[0]] * 8))
+    assert min(end - start for start, end in spans) >= 0.29
+    # Latency must not serialise requests: some answers were in flight at the same time (no wall-clock bound,
+    # which a loaded machine would break).
+    overlapping = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping, "latency must not serialise requests"
 
 
 def test_stop_frees_the_port_and_cuts_hangs_short(make_sim) -> None:
