@@ -48,6 +48,7 @@ from sqlalchemy import Engine, func, select
 from ic3_pipeline.components.collection_source import CollectionSourceSpec
 from ic3_pipeline.components.resource import CmmsApiResource
 from ic3_pipeline.markdown import markdown_table
+from ic3_pipeline.register.partitions import register_site_partitions
 from ic3_pipeline.status.streams import stream_source_status
 from ic3_pipeline.sync.collection_sync import StreamFailed, sync_stream
 from ic3_pipeline.sync.partitions import contiguous_ranges, range_tags
@@ -317,19 +318,16 @@ def build_incremental_schedule(spec: CollectionSourceSpec):
             return SkipReason(f"No sites: set {spec.sites_env} (comma-separated) for the code location.")
         add_site_partitions(context.instance, spec, sites)
         stamp = context.scheduled_execution_time.isoformat()
-        tags = {TRIGGER_TAG: "schedule", **(range_tags(sites[0], sites[-1]) if sites else {})}
-        return RunRequest(run_key=f"incremental:{stamp}", tags=tags)
+        ranges = site_range(context.instance, spec, sites) or [None]
+        return [RunRequest(run_key=f"incremental:{stamp}:{span[0] if span else ''}",
+                           tags={TRIGGER_TAG: "schedule", **(range_tags(*span) if span else {})}) for span in ranges]
 
     return incremental
 
 
 def add_site_partitions(instance, spec: CollectionSourceSpec, sites: Sequence[str]) -> list[str]:
-    """Add the sites Dagster does not know yet, in the order given (so the configured sites form one range)."""
-    known = set(instance.get_dynamic_partitions(spec.partitions_name))
-    new = [site for site in dict.fromkeys(sites) if site not in known]
-    if new:
-        instance.add_dynamic_partitions(spec.partitions_name, new)
-    return new
+    """Add the sites Dagster does not know yet as the source's partitions; return the ones added."""
+    return register_site_partitions(instance, sites, spec.partitions_name)
 
 
 def site_range(instance, spec: CollectionSourceSpec, sites: Sequence[str]) -> list[tuple[str, str]]:

@@ -14,12 +14,14 @@ site_partitions = DynamicPartitionsDefinition(name=SITES_PARTITIONS_NAME)
 ADD_CHUNK = 500  # SQLite's event storage is happiest with modest inserts
 
 
-def register_site_partitions(instance: DagsterInstance, keys: Iterable[str]) -> list[str]:
-    """Add the keys that are not partitions yet (in chunks); return the ones added."""
-    existing = set(instance.get_dynamic_partitions(SITES_PARTITIONS_NAME))
+def register_site_partitions(instance: DagsterInstance, keys: Iterable[str],
+                             partitions_name: str = SITES_PARTITIONS_NAME) -> list[str]:
+    """Add the keys that are not partitions yet (in chunks); return the ones added. ``partitions_name``: another
+    source's own site partitions (a collection source's ``<source>_sites``)."""
+    existing = set(instance.get_dynamic_partitions(partitions_name))
     new = sorted(set(keys) - existing)
     for start in range(0, len(new), ADD_CHUNK):
-        instance.add_dynamic_partitions(SITES_PARTITIONS_NAME, new[start : start + ADD_CHUNK])
+        instance.add_dynamic_partitions(partitions_name, new[start : start + ADD_CHUNK])
     return new
 
 

@@ -37,6 +37,7 @@ from ic3_pipeline.sync.streams import (
     StreamReport,
     StreamSpec,
 )
+from ic3_pipeline.warehouse import database_error_line
 from ic3_pipeline.warehouse.stream_tables import (
     DELETED_AT,
     HREF,
@@ -201,7 +202,7 @@ class _PageWriter:
             for child_table in self.children.values():
                 child_table.forget()
             if isinstance(error, DBAPIError):
-                raise _WriteFailed(str(error.orig or error).strip().splitlines()[0]) from None
+                raise _WriteFailed(database_error_line(error)) from None
             raise
         self.committed.prefix_end, self.committed.pending = prefix_end, pending
         self.committed_mark = new_mark
