@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 
 from ic3_pipeline.register.cells import CellError, is_blank
 from ic3_pipeline.register.columnar import convert_column
@@ -102,18 +101,16 @@ def validate(sheet: RegisterSheet) -> ValidatedRegister:
 
 
 def _checked_chunks(sheet: RegisterSheet, *, report: bool) -> Iterator[_CheckedChunk]:
-    rows = sheet.data_rows()
-    while batch := list(islice(rows, CHUNK_ROWS)):
-        yield _check_chunk(sheet, batch, report=report)
+    for first_row, cells in sheet.data_chunks(CHUNK_ROWS):
+        yield _check_chunk(sheet, first_row, cells, report=report)
 
 
-def _check_chunk(sheet: RegisterSheet, batch: list[tuple[int, list[object]]], *, report: bool) -> _CheckedChunk:
+def _check_chunk(sheet: RegisterSheet, first_row: int, cells: list[list[object]], *, report: bool) -> _CheckedChunk:
     """Type one chunk column by column; with ``report``, list each row's problems (else a bad cell raises)."""
-    row_numbers = [row_number for row_number, _ in batch]
-    cells = [row for _, row in batch]
+    row_numbers = list(range(first_row, first_row + len(cells)))
     width = max(map(len, cells))
     sheet_columns = list(zip(*(row if len(row) == width else row + [None] * (width - len(row)) for row in cells)))
-    columns: dict[str, list[object]] = {column.name: [None] * len(batch) for column in REGISTER_COLUMNS}
+    columns: dict[str, list[object]] = {column.name: [None] * len(cells) for column in REGISTER_COLUMNS}
     problems: dict[int, list[tuple[str, str]]] = {}
     for index, column in sheet.match.columns.items():
         typed, errors = convert_column(column, sheet_columns[index])
@@ -126,7 +123,7 @@ def _check_chunk(sheet: RegisterSheet, batch: list[tuple[int, list[object]]], *,
     if report:
         _required_and_contract_problems(sheet, columns, problems, blank)
     if blank:
-        keep = [position for position in range(len(batch)) if position not in blank]
+        keep = [position for position in range(len(cells)) if position not in blank]
         row_numbers = [row_numbers[p] for p in keep]
         columns = {name: [values[p] for p in keep] for name, values in columns.items()}
         new_position = {old: new for new, old in enumerate(keep)}
