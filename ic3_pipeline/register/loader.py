@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, any_, bindparam, select
+from sqlalchemy.dialects import postgresql
 
 from ic3_pipeline.register.columns import REGISTER_COLUMNS
 from ic3_pipeline.register.sites import site_partition_key
@@ -204,9 +205,7 @@ def _write_batch(conn: Connection, batch: AssetBatch, summary: ImportSummary) ->
     """Write the batch's new and changed rows (one statement); unchanged rows (same hash) are not sent at all."""
     asset = tables.asset_master
     ids = batch.column("cmms_asset_id")
-    existing = dict(
-        conn.execute(select(asset.c.cmms_asset_id, asset.c.register_hash).where(asset.c.cmms_asset_id.in_(ids))).all()
-    )
+    existing = _existing_hashes(conn, ids)
     to_write = []
     for position, (asset_id, row_hash) in enumerate(zip(ids, batch.column("register_hash"))):
         previous = existing.get(asset_id, _ABSENT)
@@ -229,6 +228,20 @@ def _write_batch(conn: Connection, batch: AssetBatch, summary: ImportSummary) ->
 
 
 _ABSENT = object()
+
+
+def _existing_hashes(conn: Connection, ids: list[object]) -> dict[str, str | None]:
+    """cmms_asset_id -> register_hash of the rows among ``ids`` already in the table.
+
+    On PostgreSQL the ids go as one array parameter (``= ANY(...)``): psycopg rewrites a statement's placeholders in
+    Python, and 5,000 of them per batch cost more than the query.
+    """
+    asset = tables.asset_master
+    if conn.dialect.name == "postgresql":
+        wanted = asset.c.cmms_asset_id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(asset.c.cmms_asset_id.type)))
+    else:
+        wanted = asset.c.cmms_asset_id.in_(ids)
+    return dict(conn.execute(select(asset.c.cmms_asset_id, asset.c.register_hash).where(wanted)).all())
 
 
 def _report_missing(conn: Connection, ids_in_file: set[str], summary: ImportSummary) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Date, DateTime, Table
+from sqlalchemy import Column, Connection, Date, DateTime, MetaData, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -42,6 +42,8 @@ def upsert_columns(
             if not default.is_scalar:
                 raise ValueError(f"column {table.name}.{name} has no scalar default; give its values")
             constants[name] = default.arg
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        return _copy_upsert(conn, table, columns, constants, count, tuple(key), tuple(update_columns))
     sql, names = _compiled(conn, table, (*columns, *constants), tuple(key), tuple(update_columns))
     processed = [
         [_bound(conn, table, name, [constants[name]])[0]] * count if name in constants
@@ -53,6 +55,43 @@ def upsert_columns(
     else:
         parameters = [dict(zip(names, values)) for values in zip(*processed)]
     conn.exec_driver_sql(sql, parameters)
+    return count
+
+
+def _copy_upsert(
+    conn: Connection,
+    table: Table,
+    columns: Mapping[str, Sequence[Any]],
+    constants: Mapping[str, Any],
+    count: int,
+    key: tuple[str, ...],
+    updates: tuple[str, ...],
+) -> int:
+    """PostgreSQL: ``COPY`` the rows into a temporary table, then one ``INSERT … SELECT … ON CONFLICT`` from it.
+
+    An executemany is one statement execution per row on the server; COPY streams the rows and the upsert runs once
+    per batch. The temporary table has the target's columns (``LIKE``) and lives until the transaction ends, so a
+    rolled-back import leaves nothing behind either.
+    """
+    names = [*columns, *constants]
+    staging = Table(f"{table.name}_staging", MetaData(), *(Column(n, table.c[n].type) for n in names))
+    conn.exec_driver_sql(
+        f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging.name}" '
+        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+    )
+    conn.exec_driver_sql(f'TRUNCATE "{staging.name}"')
+    quoted = ", ".join(f'"{name}"' for name in names)
+    with conn.connection.driver_connection.cursor() as cursor:
+        with cursor.copy(f'COPY "{staging.name}" ({quoted}) FROM STDIN') as copy:
+            repeated = tuple(constants.values())
+            for values in zip(*columns.values()):
+                copy.write_row(values + repeated)
+    stmt = postgresql.insert(table).from_select(names, select(*staging.c))
+    if updates:
+        stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={n: stmt.excluded[n] for n in updates})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+    conn.execute(stmt)
     return count
 
 
