@@ -88,8 +88,9 @@ def _page_cache(conn: Connection, kib: int) -> Iterator[None]:
     """On SQLite, let this connection cache ``kib`` KiB of pages while the import writes, then restore its setting.
 
     SQLite's default cache is 2 MiB; a 300,000-row import updates the id index at random places in a table of about
-    150 MB, and with the default cache most of those writes re-read and spill pages (3x slower, measured in
-    ``bench/register_import.py``). The cache is allocated as pages are used, so a small import costs nothing.
+    150 MB, and with the default cache those writes re-read and spill pages: 300,000 upserts into this table took
+    7.7 s with the default cache and 5.0 s with this one in a bare sqlite3 test on this machine. The cache is
+    allocated as pages are used, so a small import costs nothing.
     """
     if conn.dialect.name != "sqlite":
         yield
