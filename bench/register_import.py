@@ -49,11 +49,12 @@ def measure_calamine(path: str) -> dict:
     """The baseline: decode the sheet and take every row into Python, nothing more."""
     import python_calamine
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     workbook = python_calamine.CalamineWorkbook.from_path(path)
     sheet = workbook.get_sheet_by_name(workbook.sheet_names[0])
     rows = sum(1 for _ in sheet.iter_rows()) - 1
-    return {"rows": rows, "seconds": time.perf_counter() - start, "peak_rss_mb": _peak_rss_mb()}
+    return {"rows": rows, "seconds": time.perf_counter() - start, "cpu_s": time.process_time() - cpu,
+            "peak_rss_mb": _peak_rss_mb()}
 
 
 def measure_pandas(path: str) -> dict:
@@ -71,15 +72,15 @@ def measure_import(path: str, database_url: str) -> dict:
     engine = make_engine(database_url)
     ensure_schema(engine)
     start_rss = _peak_rss_mb()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     summary, _ = import_register(engine, path)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     engine.dispose()
     import ic3_pipeline
 
     written = summary.inserted + summary.updated
     return {"rows": summary.rows_read, "written": written, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
-            "start_rss_mb": start_rss, "tree": str(Path(ic3_pipeline.__file__).parent.parent)}
+            "start_rss_mb": start_rss, "cpu_s": cpu, "tree": str(Path(ic3_pipeline.__file__).parent.parent)}
 
 
 def _peak_rss_mb() -> float:
@@ -131,8 +132,8 @@ def main() -> None:
     sizes = args.sizes or ([3_000, 30_000] if args.quick else [3_000, 30_000, 300_000])
     OUT.mkdir(exist_ok=True)
     print("| rows | database | import | calamine read s | import s | import / read | re-import s | re-import / read "
-          "| read peak MB | import peak MB | pandas read s | pandas / read |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| read peak MB | import peak MB | pandas read s | pandas / read | import CPU / read CPU |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with contextlib.ExitStack() as stack:
         trees: dict[str, Path | None] = {"ic3": None}
         if args.against:
@@ -172,7 +173,8 @@ def _measure_size(args: argparse.Namespace, size: int, trees: dict[str, Path | N
                     f"| {size:,} | {name} | {label} | {read['seconds']:.2f} | {first['seconds']:.2f} "
                     f"| {first['seconds'] / read['seconds']:.2f} | {again['seconds']:.2f} "
                     f"| {again['seconds'] / read['seconds']:.2f} | {read['peak_rss_mb']:.0f} "
-                    f"| {max(first['peak_rss_mb'], again['peak_rss_mb']):.0f} | {pandas_cells[0]} | {pandas_cells[1]} |",
+                    f"| {max(first['peak_rss_mb'], again['peak_rss_mb']):.0f} | {pandas_cells[0]} | {pandas_cells[1]} "
+                    f"| {first.get('cpu_s', 0) / read.get('cpu_s', 1):.2f} |",
                     flush=True,
                 )
 
