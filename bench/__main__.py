@@ -18,7 +18,7 @@ PARTS = {
     "orchestration_overhead": "ic3 sync --all (Dagster runs) vs the bare client loop",
     "scale": "import, write path and status query at 3k / 30k / 300k assets",
     "databases": "the same on SQLite and PostgreSQL at 30k assets",
-    "register_import": "register import vs an openpyxl parse, with re-import",
+    "register_import": "register import vs a bare calamine read, with re-import, SQLite and PostgreSQL",
     "redesign": "old release (f7c3f43) vs the new engine: whole sync through Dagster, write path",
     "maximo_simulator": "the Maximo simulator serving full paged reads vs a bare server sending the same bytes",
 }

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, Table, any_, bindparam, select
+from sqlalchemy.dialects import postgresql
 
 from ic3_pipeline.register.columns import REGISTER_COLUMNS
 from ic3_pipeline.register.sites import site_partition_key
-from ic3_pipeline.register.validation import ValidatedRegister
+from ic3_pipeline.register.validation import TypedChunk, ValidatedRegister
 from ic3_pipeline.warehouse import chunked, tables, upsert_rows
+from ic3_pipeline.warehouse.bulk import upsert_columns
 
-BATCH_SIZE = 2000
+IMPORT_PAGE_CACHE_KIB = 65536
+BATCH_SIZE = 5000  # rows per write statement (and per lookup of existing hashes)
 PREVIEW_ROWS = 10
 MISSING_SAMPLE = 20
 
@@ -64,16 +69,60 @@ def load_register(engine: Engine, register: ValidatedRegister, *, source_name: s
     """Upsert ``register`` into the masters and ``ic3_asset_master`` in a single transaction."""
     now = datetime.now(timezone.utc)
     summary = ImportSummary(rows_read=register.rows, blank_rows=register.blank_rows)
-    with engine.begin() as conn:
+    provenance = {"register_file": source_name, "imported_at": now, "updated_at": now}
+    with engine.begin() as conn, _page_cache(conn, IMPORT_PAGE_CACHE_KIB):
         master_ids = {name: _resolve_names(conn, name, register.master_names[name], now) for name in MASTERS}
         location_ids, summary.new_sites = _resolve_sites(conn, register, master_ids["customer_name"], now)
         summary.sites = len(location_ids)
         summary.site_partition_keys = sorted(site_partition_key(site) for site in location_ids)
-        rows = (_asset_row(record, master_ids, location_ids, source_name, now) for record in register.records())
-        for batch in chunked(rows, BATCH_SIZE):
-            _write_batch(conn, batch, summary)
+        for chunk in register.typed_chunks():
+            asset_columns = _asset_columns(chunk, master_ids, location_ids)
+            for start in range(0, len(chunk), BATCH_SIZE):
+                _write_batch(conn, AssetBatch(asset_columns, start, start + BATCH_SIZE, provenance), summary)
         _report_missing(conn, register.ids, summary)
     return summary
+
+
+@contextmanager
+def _page_cache(conn: Connection, kib: int) -> Iterator[None]:
+    """On SQLite, let this connection cache ``kib`` KiB of pages while the import writes, then restore its setting.
+
+    SQLite's default cache is 2 MiB; a 300,000-row import updates the id index at random places in a table of about
+    150 MB, and with the default cache those writes re-read and spill pages: 300,000 upserts into this table took
+    7.7 s with the default cache and 5.0 s with this one in a bare sqlite3 test on this machine. The cache is
+    allocated as pages are used, so a small import costs nothing.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    previous = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{int(kib)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(previous)}")
+
+
+@dataclass
+class AssetBatch:
+    """Rows ``start:stop`` of a chunk's ``ic3_asset_master`` columns, and the values every row shares."""
+
+    columns: dict[str, list[object]]
+    start: int
+    stop: int
+    constants: dict[str, object]
+
+    def __post_init__(self) -> None:
+        self.stop = min(self.stop, len(self.columns["cmms_asset_id"]))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def column(self, name: str) -> list[object]:
+        return self.columns[name][self.start : self.stop]
+
+    def row(self, position: int) -> dict[str, object]:
+        return {**{n: values[self.start + position] for n, values in self.columns.items()}, **self.constants}
 
 
 def _resolve_names(conn: Connection, column_name: str, names: set[str], now: datetime) -> dict[str, int]:
@@ -111,53 +160,89 @@ def _resolve_sites(
     return ids, new_keys
 
 
-def _asset_row(
-    record: dict[str, object],
-    master_ids: dict[str, dict[str, int]],
-    location_ids: dict[str, int],
-    source_name: str,
-    now: datetime,
-) -> dict[str, object]:
-    row = dict(record)
+def _asset_columns(
+    chunk: TypedChunk, master_ids: dict[str, dict[str, int]], location_ids: dict[str, int]
+) -> dict[str, list[object]]:
+    """A typed chunk's ``ic3_asset_master`` columns: register values, master ids and the register hash."""
+    columns = dict(chunk.columns)
     for column_name, (_, _, _, asset_column) in MASTERS.items():
-        row[asset_column] = master_ids[column_name].get(record[column_name])
-    row["location_id"] = location_ids[record["site_name"]]
-    row["register_hash"] = register_hash(record)
-    row["register_file"] = source_name
-    row["imported_at"] = now
-    row["updated_at"] = now
-    return row
+        ids = master_ids[column_name]
+        columns[asset_column] = [ids.get(name) for name in chunk.columns[column_name]]
+    columns["location_id"] = [location_ids[site] for site in chunk.columns["site_name"]]
+    columns["register_hash"] = register_hashes(chunk.columns)
+    return columns
 
 
 def register_hash(record: dict[str, object]) -> str:
     """A stable fingerprint of a row's register columns (independent of column order in the file)."""
-    canonical = json.dumps([record[name] for name in REGISTER_FIELDS], default=str, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return _fingerprint([record[name] for name in REGISTER_FIELDS])
 
 
-def _write_batch(conn: Connection, batch: list[dict[str, object]], summary: ImportSummary) -> None:
+def register_hashes(columns: dict[str, list[object]]) -> list[str]:
+    """:func:`register_hash` of every row of ``columns``: the same text is hashed, but dates are turned into that
+    text once per distinct date (what the encoder's ``default=str`` would do for every cell) and one encoder serves
+    every row."""
+    fields = [_dates_as_text(columns[name]) if _kind(name) == "date" else columns[name] for name in REGISTER_FIELDS]
+    return [_fingerprint(values) for values in zip(*fields)]
+
+
+def _dates_as_text(values: list[object]) -> list[object]:
+    text: dict[object, str] = {}
+    return [None if value is None else text.get(value) or text.setdefault(value, str(value)) for value in values]
+
+
+def _kind(name: str) -> str:
+    return next(column.kind for column in REGISTER_COLUMNS if column.name == name)
+
+
+_CANONICAL = json.JSONEncoder(default=str, ensure_ascii=False)  # what json.dumps(..., default=str, ...) builds per call
+
+
+def _fingerprint(values: Sequence[object]) -> str:
+    return hashlib.sha256(_CANONICAL.encode(values).encode("utf-8")).hexdigest()
+
+
+def _write_batch(conn: Connection, batch: AssetBatch, summary: ImportSummary) -> None:
+    """Write the batch's new and changed rows (one statement); unchanged rows (same hash) are not sent at all."""
     asset = tables.asset_master
-    ids = [row["cmms_asset_id"] for row in batch]
-    existing = dict(
-        conn.execute(select(asset.c.cmms_asset_id, asset.c.register_hash).where(asset.c.cmms_asset_id.in_(ids))).all()
-    )
+    ids = batch.column("cmms_asset_id")
+    existing = _existing_hashes(conn, ids)
     to_write = []
-    for row in batch:
-        previous = existing.get(row["cmms_asset_id"], _ABSENT)
+    for position, (asset_id, row_hash) in enumerate(zip(ids, batch.column("register_hash"))):
+        previous = existing.get(asset_id, _ABSENT)
         if previous is _ABSENT:
             summary.inserted += 1
-        elif previous == row["register_hash"]:
+        elif previous == row_hash:
             summary.unchanged += 1
             continue
         else:
             summary.updated += 1
-        to_write.append(row)
-        if len(summary.preview) < PREVIEW_ROWS:
-            summary.preview.append(row)
-    upsert_rows(conn, asset, to_write, key=["cmms_asset_id"], update_columns=ASSET_UPDATE_COLUMNS)
+        to_write.append(position)
+    if len(summary.preview) < PREVIEW_ROWS:
+        summary.preview += [batch.row(position) for position in to_write[: PREVIEW_ROWS - len(summary.preview)]]
+    if not to_write:
+        return
+    columns = {name: batch.column(name) for name in batch.columns}
+    if len(to_write) < len(batch):
+        columns = {name: [values[p] for p in to_write] for name, values in columns.items()}
+    upsert_columns(conn, asset, columns, ["cmms_asset_id"], ASSET_UPDATE_COLUMNS, constants=batch.constants)
 
 
 _ABSENT = object()
+
+
+def _existing_hashes(conn: Connection, ids: list[object]) -> dict[str, str | None]:
+    """cmms_asset_id -> register_hash of the rows among ``ids`` already in the table.
+
+    On PostgreSQL the ids go as one array parameter (``= ANY(...)``): psycopg rewrites a statement's placeholders in
+    Python, and 5,000 of them per batch cost more than the query.
+    """
+    asset = tables.asset_master
+    if conn.dialect.name == "postgresql":
+        wanted = asset.c.cmms_asset_id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(asset.c.cmms_asset_id.type)))
+    else:
+        wanted = asset.c.cmms_asset_id.in_(ids)
+    return dict(conn.execute(select(asset.c.cmms_asset_id, asset.c.register_hash).where(wanted)).all())
 
 
 def _report_missing(conn: Connection, ids_in_file: set[str], summary: ImportSummary) -> None:

@@ -1,13 +1,16 @@
 """Opening a register workbook and finding its header row, with errors a person can act on.
 
-Reading uses calamine (Rust): it parses a 300,000-row sheet in seconds where openpyxl takes minutes, and it yields rows
-one at a time, so validation and loading can stream over the sheet twice without holding Python rows in memory.
+Reading uses calamine (Rust): it parses a 300,000-row sheet in seconds where openpyxl takes minutes. It decodes the
+whole sheet into its own memory first (about 300 MB for 300,000 rows of 17 columns; python-calamine has no lazier
+reader), then hands out rows as Python lists one at a time, so validation and loading stream over the sheet twice
+without holding Python rows in memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import python_calamine
@@ -38,6 +41,19 @@ class RegisterSheet:
             row_number = self._first_row + offset
             if row_number > self.header_row:
                 yield row_number, cells
+
+    def data_chunks(self, size: int) -> Iterator[tuple[int, list[list[object]]]]:
+        """(Excel row number of the first, up to ``size`` rows of cells) for the rows below the header, read afresh.
+
+        The same rows as :meth:`data_rows`, taken from calamine's iterator a chunk at a time with no work per row.
+        """
+        rows = self._sheet.iter_rows()
+        for _ in islice(rows, self.header_row - self._first_row + 1):
+            pass
+        first = self.header_row + 1
+        while chunk := list(islice(rows, size)):
+            yield first, chunk
+            first += len(chunk)
 
     def column_label(self, index: int) -> str:
         """``C 'Latitude'``: the Excel column letter and the header as the user wrote it."""
