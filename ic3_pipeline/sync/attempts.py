@@ -22,6 +22,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from ic3_pipeline.sync.connector import EntityConnector, FetchOutcome, RecordToWrite, WriteKeys
 from ic3_pipeline.warehouse import database_error_line, tables
+from ic3_pipeline.warehouse.bulk import driver_statement, insert_many
 from ic3_pipeline.warehouse.times import utc_now
 
 asset = tables.asset_master
@@ -38,6 +39,8 @@ _BUMP_MASTER = (
     .returning(asset.c.asset_id, asset.c.sync_version)
 )
 _LOG_ATTEMPT = tables.sync_log.insert()
+_LOG_COLUMNS = ("serialnumber", "sync_type", "source", "status", "error_message", "http_status", "attempts", "run_id",
+                "batch_id", "synced_at")
 _STATE_COLUMNS = ("last_synced_at", "last_attempt_at", "last_sync_status", "last_sync_error", "updated_at")
 # A connection with this execution option takes SQLite's write lock when its transaction begins (warehouse.engine).
 WRITE_LOCK_OPTION = "ic3_write_lock"
@@ -175,11 +178,13 @@ def _write_group(
             master = values if connector.mirrors_asset_master else {}
         if master:
             master_rows.append({"row_asset_id": asset_id, **master, "updated_at": now})
+    dialect = conn.dialect
     for rows, failed in ((synced_states, False), (failed_states, True)):
         if rows:
-            conn.execute(_state_set(conn.dialect.name, keep_synced_at=failed), rows)
+            insert_many(conn, _state_set(dialect.name, keep_synced_at=failed), rows, tuple(rows[0]),
+                        key=("source", "asset_id"))
     for rows in _same_columns(master_rows):
-        conn.execute(_MASTER, rows)
+        driver_statement(_MASTER, dialect, tuple(c for c in rows[0] if c != "row_asset_id")).execute(conn, rows)
     if written:
         connector.write(conn, written)
     _log(conn, outcomes, context, now)
@@ -299,7 +304,7 @@ def _update_master(conn: Connection, asset_id: int, values: Mapping[str, Any], n
 
 
 def _log(conn: Connection, outcomes: Sequence[FetchOutcome], context: SyncContext, now: datetime) -> None:
-    conn.execute(_LOG_ATTEMPT, [{
+    insert_many(conn, _LOG_ATTEMPT, columns=_LOG_COLUMNS, rows=[{
         "serialnumber": outcome.asset_id, "sync_type": context.sync_type, "source": context.source,
         "status": outcome.status, "error_message": outcome.error if outcome.status != "success" else None,
         "http_status": outcome.http_status, "attempts": outcome.attempts, "run_id": context.run_id,

@@ -20,11 +20,16 @@ _DURATION = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d(?:\.\d+)?)$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 
 
+_BLANKS = frozenset(("", "null", "NULL", "None"))
+
+
 def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() in ("", "null", "NULL", "None"))
+    return value is None or (isinstance(value, str) and value.strip() in _BLANKS)
 
 
 def text(value: object) -> str | None:
+    if value.__class__ is str:  # the common case, without the general checks below
+        return None if value.strip() in _BLANKS else value
     if _blank(value):
         return None
     if isinstance(value, dict | list):
@@ -34,6 +39,8 @@ def text(value: object) -> str | None:
 
 def integer(value: object) -> int | None:
     """``5``, ``"5"``, ``"5.0"``, ``True`` → 5; ``"5.5"`` or ``"five"`` → BadValue."""
+    if value.__class__ is int:  # the common case first
+        return value
     if _blank(value):
         return None
     if isinstance(value, bool):

@@ -1,0 +1,162 @@
+"""One statement for many rows at the driver's pace: compiled once, rows bound as the driver wants them.
+
+``Connection.execute(statement, rows)`` builds a parameter dictionary per row and runs each value through its type's
+bind processor inside SQLAlchemy's generic machinery; for the write path's narrow, hot statements (a group of 100
+assets is ~600 rows over 7 statements) that bookkeeping cost twice what SQLite itself spent executing them (profile
+in bench/README.md, "Write path"). Here a statement is compiled once per dialect and column set to the driver's SQL
+text, the few columns whose type needs a bind processor (dates on SQLite, for instance) are converted once, and the
+rows go to the driver's ``executemany`` as plain tuples (or dictionaries, for named paramstyles) — the same SQL and
+the same values SQLAlchemy itself would send, only without the per-row overhead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled for one dialect and one column set: its SQL and how to bind a row."""
+
+    sql: str
+    names: tuple[str, ...]  # the row keys, in bind order
+    processors: tuple[Callable[[Any], Any] | None, ...]  # one per name: the type's bind processor, if any
+    positional: bool  # qmark/format paramstyles take tuples; named/pyformat take dictionaries
+    bind_names: tuple[str, ...]  # the names the compiled SQL uses (named paramstyles)
+
+    def bind(self, rows: Iterable[Mapping[str, Any]]) -> list:
+        names, processors = self.names, self.processors
+        # A group's rows share their timestamps: each distinct value is converted once.
+        converting = [(index, processor, {}) for index, processor in enumerate(processors) if processor is not None]
+        bound = []
+        for row in rows:
+            values = [row.get(name) for name in names]
+            for index, processor, done in converting:
+                value = values[index]
+                if value is not None:
+                    memo = (value.__class__, value)  # 1, 1.0 and True are equal keys, yet not the same value
+                    try:
+                        values[index] = done[memo]
+                    except KeyError:
+                        values[index] = done[memo] = processor(value)
+                    except TypeError:  # not hashable
+                        values[index] = processor(value)
+            bound.append(tuple(values) if self.positional else dict(zip(self.bind_names, values)))
+        return bound
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row, as one ``executemany`` of the driver."""
+        if rows:
+            conn.exec_driver_sql(self.sql, self.bind(rows))
+
+
+_COMPILED: dict[tuple[int, str, tuple[str, ...]], tuple[ClauseElement, Any]] = {}
+
+
+def driver_statement(statement: ClauseElement, dialect: Dialect, columns: Sequence[str]) -> DriverStatement:
+    """``statement`` (built once by the caller and kept) compiled for ``dialect`` with the values of ``columns``.
+
+    Rows bound to it carry ``columns`` as keys (and any ``bindparam`` of the statement by its name)."""
+    key = (id(statement), dialect.name if dialect.paramstyle != "format" else f"{dialect.name}:format", tuple(columns))
+    cached = _COMPILED.get(key)
+    if cached is not None and cached[0] is statement:
+        return cached[1]
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    defaults = [column.key for column in (*compiled.insert_prefetch, *compiled.update_prefetch)]
+    if defaults:  # values SQLAlchemy computes per row in Python: give them in the rows instead
+        raise ValueError(f"rows for {statement} must carry {', '.join(defaults)} (Python-side defaults)")
+    bind_names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+    names = tuple(compiled.binds[name].key for name in bind_names)  # a column's key, or a bindparam's own name
+    processors = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in bind_names)
+    result = DriverStatement(compiled.string, names, processors, bool(compiled.positional), bind_names)
+    _COMPILED[key] = (statement, result)
+    return result
+
+
+def upsert_statement(dialect: str, table: Table, key: Sequence[str], updates: Sequence[str]):
+    """``INSERT … ON CONFLICT (key) DO UPDATE SET c = excluded.c`` for ``updates`` (``DO NOTHING`` when empty)."""
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    else:
+        raise ValueError(f"upserts support SQLite and PostgreSQL, not {dialect!r}")
+    if not updates:
+        return stmt.on_conflict_do_nothing(index_elements=list(key))
+    return stmt.on_conflict_do_update(index_elements=list(key), set_={name: stmt.excluded[name] for name in updates})
+
+
+@dataclass(frozen=True)
+class UnnestInsert:
+    """An INSERT sent to PostgreSQL as ``INSERT … SELECT * FROM unnest(%s::type[], …)``: one statement for a whole
+    group, one array parameter per column.
+
+    An ``executemany`` still costs the server one statement per row (psycopg pipelines them, but each is bound,
+    executed and answered); a multi-row ``VALUES`` is one statement, but its text grows with the rows, so psycopg
+    parses it anew every time (it caches only short queries) and the server plans it anew. The unnest form's text is
+    fixed: psycopg converts it once and the server runs it as a prepared statement."""
+
+    sql: str
+    row: DriverStatement
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        conn.exec_driver_sql(self.sql, tuple(list(column) for column in zip(*self.row.bind(rows))))
+
+
+def unnest_insert(statement: ClauseElement, dialect: Dialect, columns: Sequence[str]) -> UnnestInsert:
+    """``statement`` (a single-row INSERT, possibly with ON CONFLICT) as :class:`UnnestInsert` for PostgreSQL."""
+    key = (id(statement), f"{dialect.name}:unnest", tuple(columns))
+    cached = _COMPILED.get(key)
+    if cached is not None and cached[0] is statement:
+        return cached[1]
+    positional = type(dialect)(paramstyle="format")
+    compiled = statement.compile(dialect=positional, column_keys=list(columns))
+    row = driver_statement(statement, positional, columns)
+    head, marker, rest = row.sql.partition(" VALUES (")
+    if not marker:
+        raise ValueError(f"not a single-row INSERT … VALUES: {row.sql[:80]}")
+    depth, end = 1, 0
+    for end, char in enumerate(rest):  # the VALUES tuple's closing parenthesis (types such as NUMERIC(12, 2) nest)
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            break
+    arrays = ", ".join(f"%b::{compiled.binds[name].type.compile(dialect=positional)}[]" for name in row.bind_names)
+    result = UnnestInsert(f"{head} SELECT * FROM unnest({arrays}){rest[end + 1:]}", row)
+    _COMPILED[key] = (statement, result)
+    return result
+
+
+_UPSERTS: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...]], ClauseElement] = {}
+
+
+def bulk_upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> None:
+    """Upsert ``rows`` (all with the columns of the first) into ``table`` on ``key``, updating every other column,
+    in one ``executemany``."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    updates = tuple(c for c in columns if c not in key)
+    cache_key = (conn.dialect.name, table, tuple(key), updates)
+    statement = _UPSERTS.get(cache_key)
+    if statement is None:
+        statement = _UPSERTS[cache_key] = upsert_statement(conn.dialect.name, table, key, updates)
+    insert_many(conn, statement, rows, columns, key=key)
+
+
+def insert_many(conn: Connection, statement: ClauseElement, rows: Sequence[Mapping[str, Any]],
+                columns: Sequence[str], *, key: Sequence[str] = ()) -> None:
+    """Run the INSERT ``statement`` for ``rows``: on PostgreSQL as one ``unnest`` statement, unless two rows share ``key``
+    (one ``ON CONFLICT DO UPDATE`` statement cannot touch a row twice); elsewhere as the driver's executemany."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and (not key or len({tuple(r[k] for k in key) for r in rows}) == len(rows)):
+        unnest_insert(statement, conn.dialect, columns).execute(conn, rows)
+    else:
+        driver_statement(statement, conn.dialect, columns).execute(conn, rows)
