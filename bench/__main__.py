@@ -20,6 +20,7 @@ PARTS = {
     "databases": "the same on SQLite and PostgreSQL at 30k assets",
     "register_import": "register import vs an openpyxl parse, with re-import",
     "redesign": "old release (f7c3f43) vs the new engine: whole sync through Dagster, write path",
+    "write_path": "issue 15: write path of release, before and this tree side by side; re-parse",
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -36,8 +37,12 @@ class DriverStatement:
         # A group's rows share their timestamps: each distinct value is converted once.
         converting = [(index, processor, {}) for index, processor in enumerate(processors) if processor is not None]
         bound = []
+        pick = itemgetter(*names) if len(names) > 1 else (lambda row: tuple(row[name] for name in names))
         for row in rows:
-            values = [row.get(name) for name in names]
+            try:
+                values = list(pick(row))
+            except KeyError:  # a column this row lacks is bound as NULL
+                values = [row.get(name) for name in names]
             for index, processor, done in converting:
                 value = values[index]
                 if value is not None:
