@@ -18,6 +18,7 @@ class BadValue(ValueError):
 
 _DURATION = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d(?:\.\d+)?)$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_DAY_FIRST = re.compile(r"^(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2})$")  # DD/MM/YYYY HH:MM
 
 
 _BLANKS = frozenset(("", "null", "NULL", "None"))
@@ -104,6 +105,12 @@ def day_first_datetime(value: object) -> datetime | None:
     if _blank(value):
         return None
     raw = str(value).strip()
+    exact = _DAY_FIRST.match(raw)
+    if exact:  # the API's usual form, read without strptime (a third of the parse time otherwise)
+        try:
+            return datetime(*(int(exact[group]) for group in (3, 2, 1, 4, 5)))
+        except ValueError:
+            pass  # e.g. 31/02: the formats below refuse it too, and say so
     for fmt in ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y"):
         try:
             return datetime.strptime(raw, fmt)
