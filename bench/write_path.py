@@ -64,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3,000 assets (release 500)")
     parser.add_argument("--assets", type=int, default=None, help="assets written by the two newer trees")
+    parser.add_argument("--only", choices=["SQLite", "PostgreSQL"], help="one database only")
     parser.add_argument("--postgres-url", default=os.environ.get("IC3_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
     args = parser.parse_args()
     assets = args.assets or (3_000 if args.quick else 30_000)
@@ -80,6 +81,7 @@ def main() -> None:
     except OperationalError as error:
         print(f"PostgreSQL skipped: {error.orig or error}")
         databases = ["SQLite"]
+    databases = [database for database in databases if args.only in (None, database)]
     with tempfile.TemporaryDirectory(prefix="ic3_bench_trees_") as tmp:
         roots = {label: (_extract(commit, Path(tmp) / commit) if commit else PROJECT) for label, commit in TREES}
         try:
