@@ -107,14 +107,14 @@ def reparse_assets(
     pending: Future | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ic3-reparse-writer") as pool:
         for group in _groups(_parsed(engine, connector, source, scope, asset_ids, report)):
-            if pending is not None:
-                pending.result()  # at most one group waiting: memory stays flat, and a database fault stops here
-            pending = pool.submit(_store_group, engine, connector, source, group, report)
+            if pending is not None:  # at most one group waiting: memory stays flat, and a database fault stops here
+                _count(report, *pending.result())
+            pending = pool.submit(_store_group, engine, connector, source, group)
             if progress and time.monotonic() - last_progress >= progress_every_s:
                 report.elapsed_s, last_progress = time.monotonic() - started, time.monotonic()
                 progress(report)
         if pending is not None:
-            pending.result()
+            _count(report, *pending.result())
     report.elapsed_s = time.monotonic() - started
     return report
 
@@ -173,10 +173,14 @@ def _groups(items: Iterator[_Landed]) -> Iterator[list[_Landed]]:
         yield group
 
 
-def _store_group(engine: Engine, connector: EntityConnector, source: str, group: list[_Landed],
-                 report: ReparseReport) -> None:
+def _store_group(engine: Engine, connector: EntityConnector, source: str,
+                 group: list[_Landed]) -> tuple[list[_Landed], list[tuple[str, str]], int]:
     """Write ``group`` in one transaction: all together under one savepoint, or — when the database refuses one
-    asset's rows — asset by asset, each under its own savepoint, the refused ones left as they were."""
+    asset's rows — asset by asset, each under its own savepoint, the refused ones left as they were.
+
+    Returns what was written, what was refused (and why) and how many were skipped (synced anew meanwhile); the
+    caller counts them (only this thread writes, only the caller's thread counts). A fault at the commit raises:
+    the whole group stays old."""
     refused: list[tuple[str, str]] = []
     with engine.connect() as conn:
         conn.execution_options(**{WRITE_LOCK_OPTION: True})
@@ -193,14 +197,17 @@ def _store_group(engine: Engine, connector: EntityConnector, source: str, group:
                     except _ASSET_ERRORS as error:
                         refused.append((item.cmms_asset_id,
                                         f"the database refused this asset's rows: {database_error_line(error)}"))
-    # Counted once committed: a fault at the commit leaves the whole group old and raises, counting none of it.
+    return written, refused, len(group) - len(written) - len(refused)
+
+
+def _count(report: ReparseReport, written: list[_Landed], refused: list[tuple[str, str]], skipped: int) -> None:
     for asset_id, reason in refused:
         report.refuse(asset_id, reason)
     for item in written:
         report.rebuilt += 1
         report.warnings += len(item.outcome.warnings)
         report.rebuilt_by_partition[item.partition_key] = report.rebuilt_by_partition.get(item.partition_key, 0) + 1
-    report.skipped += len(group) - len(written) - len(refused)
+    report.skipped += skipped
 
 
 def _write(conn: Connection, connector: EntityConnector, source: str, group: Sequence[_Landed]) -> list[_Landed]:
