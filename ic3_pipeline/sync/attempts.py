@@ -45,7 +45,7 @@ _STATE_COLUMNS = ("last_synced_at", "last_attempt_at", "last_sync_status", "last
 # A connection with this execution option takes SQLite's write lock when its transaction begins (warehouse.engine).
 WRITE_LOCK_OPTION = "ic3_write_lock"
 # What one asset's rows can do wrong on their own; anything else (the connection, the schema) stops the batch.
-_ASSET_ERRORS = (DataError, IntegrityError)
+ASSET_ERRORS = (DataError, IntegrityError)
 
 
 class UnknownAsset(LookupError):
@@ -79,7 +79,7 @@ def store_group(
                 with conn.begin_nested():
                     _write_group(conn, connector, outcomes, context, utc_now())
                 return
-            except _ASSET_ERRORS:
+            except ASSET_ERRORS:
                 pass
             for outcome in outcomes:
                 _store_one(conn, connector, outcome, context)
@@ -106,7 +106,7 @@ def _store_one(conn: Connection, connector: EntityConnector, outcome: FetchOutco
             return
         except UnknownAsset:
             outcome.status, outcome.error = "error", "asset no longer in ic3_asset_master"
-        except _ASSET_ERRORS as error:
+        except ASSET_ERRORS as error:
             outcome.status, outcome.record = "error", None
             outcome.error = f"the database refused this asset's rows: {database_error_line(error)}"
     with conn.begin_nested():
@@ -183,8 +183,7 @@ def _write_group(
         if rows:
             insert_many(conn, _state_set(dialect.name, keep_synced_at=failed), rows, tuple(rows[0]),
                         key=("source", "asset_id"))
-    for rows in _same_columns(master_rows):
-        driver_statement(_MASTER, dialect, tuple(c for c in rows[0] if c != "row_asset_id")).execute(conn, rows)
+    update_master_rows(conn, master_rows)
     if written:
         connector.write(conn, written)
     _log(conn, outcomes, context, now)
@@ -192,6 +191,13 @@ def _write_group(
 
 def _to_write(outcome: FetchOutcome, keys: WriteKeys) -> RecordToWrite:
     return RecordToWrite(outcome.record, outcome.body or b"", outcome.http_status or 200, keys)
+
+
+def update_master_rows(conn: Connection, rows: list[dict]) -> None:
+    """Update ``ic3_asset_master`` rows (each ``row_asset_id`` plus the columns to set), one executemany per set of
+    columns."""
+    for same in _same_columns(rows):
+        driver_statement(_MASTER, conn.dialect, tuple(c for c in same[0] if c != "row_asset_id")).execute(conn, same)
 
 
 def _same_columns(rows: list[dict]) -> list[list[dict]]:

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, and_, bindparam, select, update
-from sqlalchemy.exc import DataError, IntegrityError
 
-from ic3_pipeline.sync.attempts import _MASTER, WRITE_LOCK_OPTION, _same_columns
+from ic3_pipeline.sync.attempts import ASSET_ERRORS, WRITE_LOCK_OPTION, update_master_rows
 from ic3_pipeline.sync.connector import EntityConnector, FetchOutcome, RecordToWrite, WriteKeys
 from ic3_pipeline.warehouse import database_error_line, tables
 from ic3_pipeline.warehouse.bulk import driver_statement
@@ -41,7 +40,6 @@ PAGE = 1_000
 GROUP = 250
 # Refusals kept in the report (all are counted).
 MAX_LISTED = 50
-_ASSET_ERRORS = (DataError, IntegrityError)
 _STATE_VERSION = update(state).where(state.c.source == bindparam("row_source"),
                                       state.c.asset_id == bindparam("row_asset_id"))
 
@@ -188,13 +186,13 @@ def _store_group(engine: Engine, connector: EntityConnector, source: str,
             try:
                 with conn.begin_nested():
                     written = _write(conn, connector, source, group)
-            except _ASSET_ERRORS:
+            except ASSET_ERRORS:
                 written = []
                 for item in group:
                     try:
                         with conn.begin_nested():
                             written += _write(conn, connector, source, [item])
-                    except _ASSET_ERRORS as error:
+                    except ASSET_ERRORS as error:
                         refused.append((item.cmms_asset_id,
                                         f"the database refused this asset's rows: {database_error_line(error)}"))
     return written, refused, len(group) - len(written) - len(refused)
@@ -241,8 +239,7 @@ def _write(conn: Connection, connector: EntityConnector, source: str, group: Seq
     if not written:
         return []
     driver_statement(_STATE_VERSION, conn.dialect, ("sync_version", "updated_at")).execute(conn, versions)
-    for rows in _same_columns(master_rows):
-        driver_statement(_MASTER, conn.dialect, tuple(c for c in rows[0] if c != "row_asset_id")).execute(conn, rows)
+    update_master_rows(conn, master_rows)
     connector.write(conn, items)
     return written
 
