@@ -21,6 +21,7 @@ PARTS = {
     "register_import": "register import vs a bare calamine read, with re-import, SQLite and PostgreSQL",
     "redesign": "old release (f7c3f43) vs the new engine: whole sync through Dagster, write path",
     "maximo_simulator": "the Maximo simulator serving full paged reads vs a bare server sending the same bytes",
+    "write_path": "issue 15: write path of release, before and this tree side by side; re-parse",
 }
 
 

@@ -1,4 +1,4 @@
-"""A source's jobs: its sync (partitioned), a full refresh, and one asset on demand.
+"""A source's jobs: its sync (partitioned), a full refresh, one asset on demand, and a re-parse of what it landed.
 
 All run in-process: the work is API-bound asyncio inside one step, and a step subprocess would add ~2 s per run.
 """
@@ -22,6 +22,7 @@ from pydantic import Field
 from ic3_pipeline.components.source import SourceSpec
 from ic3_pipeline.components.sync_step import EnrichmentConfig, run_batch, run_metadata
 from ic3_pipeline.sync.due import partition_keys_of
+from ic3_pipeline.sync.reparse import ReparseReport, reparse_assets
 
 
 def build_sync_jobs(spec: SourceSpec, step: AssetsDefinition) -> list:
@@ -40,7 +41,14 @@ def build_sync_jobs(spec: SourceSpec, step: AssetsDefinition) -> list:
         config=spec.enrich_run_config(force=True),
         executor_def=in_process_executor,
     )
-    return [enrich, full_refresh, _one_asset_job(spec)]
+    jobs = [enrich, full_refresh, _one_asset_job(spec)]
+    if spec.connector.landed is not None:
+        jobs.append(_reparse_job(spec))
+    return jobs
+
+
+def reparse_job_name(spec: SourceSpec) -> str:
+    return f"reparse_{spec.source}"
 
 
 class OneAssetConfig(Config):
@@ -86,3 +94,66 @@ def _one_asset_job(spec: SourceSpec) -> JobDefinition:
         sync_asset()
 
     return sync_one_asset
+
+
+class ReparseConfig(Config):
+    sites: list[str] = Field(default_factory=list, description="Partition keys of the sites to re-parse (empty: "
+                             "every site the source covers).")
+    asset_ids: list[str] | None = Field(default=None, description="Only these assets (default: all).")
+
+
+def _reparse_job(spec: SourceSpec) -> JobDefinition:
+    tables = [spec.key(table.name) for table in spec.connector.tables]
+    display = spec.connector.display_name
+
+    @op(
+        name=f"reparse_{spec.source}_op",
+        required_resource_keys={"warehouse"},
+        description=f"Rebuild {spec.source}'s tables from the {display} answers it landed, with today's parser, "
+        "without calling the API.",
+    )
+    def reparse(context: OpExecutionContext, config: ReparseConfig):
+        engine = context.resources.warehouse.engine()
+        scope = spec.partitioning.scope
+        if config.sites:
+            outside = [key for key in config.sites if scope is not None and key not in scope]
+            if outside:
+                raise Failure(f"Source {spec.source!r} does not cover {', '.join(outside)}.", allow_retries=False)
+            scope = list(config.sites)
+        report = reparse_assets(
+            engine, spec.connector, spec.source, scope, asset_ids=config.asset_ids,
+            progress=lambda r: context.log.info(f"re-parsed {r.rebuilt:,} of {r.due:,} so far ({r.per_s:,.0f}/s)"),
+        )
+        rebuilt_by_partition = (report.rebuilt_by_partition if spec.partitioning.partitioned
+                                else {None: report.rebuilt} if report.rebuilt else {})
+        for partition, rebuilt in sorted(rebuilt_by_partition.items(), key=lambda item: str(item[0])):
+            metadata = {"rebuilt": rebuilt, "reparsed": True}
+            context.log_event(AssetMaterialization(asset_key=tables[0], partition=partition, metadata=metadata))
+            for asset_key in tables[1:]:
+                context.log_event(AssetMaterialization(asset_key=asset_key, partition=partition, metadata=metadata))
+        context.log.info(describe_reparse(report))
+        if report.refused:
+            raise Failure(describe_reparse(report), allow_retries=False,
+                          metadata={"refused": report.refused, "rebuilt": report.rebuilt})
+
+    @job(name=reparse_job_name(spec), executor_def=in_process_executor,
+         description=f"Re-parse {spec.source}: rebuild its tables from the landed {display} answers, no API call "
+         "(after a parser fix, or a migration that adds a typed column). Config: sites, asset_ids.")
+    def reparse_job():
+        reparse()
+
+    return reparse_job
+
+
+def describe_reparse(report: ReparseReport) -> str:
+    """One line for the whole re-parse, then each refused asset and why (the first ones)."""
+    line = (f"Re-parsed {report.rebuilt:,} of {report.due:,} landed answers in {report.elapsed_s:.1f} s "
+            f"({report.per_s:,.0f}/s); {report.refused} refused, {report.skipped} synced anew meanwhile (skipped)")
+    if report.warnings:
+        line += f"; {report.warnings} optional values stored as NULL"
+    shown = [f"  {asset_id}: {reason}" for asset_id, reason in report.refusals]
+    if report.refused > len(shown):
+        shown.append(f"  … and {report.refused - len(shown)} more")
+    if report.refused:
+        shown.append("Refused assets keep their earlier rows; fix the parser (or the column) and re-parse again.")
+    return "\n".join([line, *shown])

@@ -21,7 +21,7 @@ from ic3_pipeline.register.columns import REGISTER_COLUMNS
 from ic3_pipeline.register.sites import site_partition_key
 from ic3_pipeline.register.validation import TypedChunk, ValidatedRegister
 from ic3_pipeline.warehouse import chunked, tables, upsert_rows
-from ic3_pipeline.warehouse.bulk import upsert_columns
+from ic3_pipeline.warehouse.column_upsert import upsert_columns
 
 IMPORT_PAGE_CACHE_KIB = 65536
 BATCH_SIZE = 5000  # rows per write statement (and per lookup of existing hashes)

@@ -22,6 +22,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from ic3_pipeline.sync.connector import EntityConnector, FetchOutcome, RecordToWrite, WriteKeys
 from ic3_pipeline.warehouse import database_error_line, tables
+from ic3_pipeline.warehouse.bulk import driver_statement, insert_many
 from ic3_pipeline.warehouse.times import utc_now
 
 asset = tables.asset_master
@@ -38,11 +39,13 @@ _BUMP_MASTER = (
     .returning(asset.c.asset_id, asset.c.sync_version)
 )
 _LOG_ATTEMPT = tables.sync_log.insert()
+_LOG_COLUMNS = ("serialnumber", "sync_type", "source", "status", "error_message", "http_status", "attempts", "run_id",
+                "batch_id", "synced_at")
 _STATE_COLUMNS = ("last_synced_at", "last_attempt_at", "last_sync_status", "last_sync_error", "updated_at")
 # A connection with this execution option takes SQLite's write lock when its transaction begins (warehouse.engine).
 WRITE_LOCK_OPTION = "ic3_write_lock"
 # What one asset's rows can do wrong on their own; anything else (the connection, the schema) stops the batch.
-_ASSET_ERRORS = (DataError, IntegrityError)
+ASSET_ERRORS = (DataError, IntegrityError)
 
 
 class UnknownAsset(LookupError):
@@ -76,7 +79,7 @@ def store_group(
                 with conn.begin_nested():
                     _write_group(conn, connector, outcomes, context, utc_now())
                 return
-            except _ASSET_ERRORS:
+            except ASSET_ERRORS:
                 pass
             for outcome in outcomes:
                 _store_one(conn, connector, outcome, context)
@@ -103,7 +106,7 @@ def _store_one(conn: Connection, connector: EntityConnector, outcome: FetchOutco
             return
         except UnknownAsset:
             outcome.status, outcome.error = "error", "asset no longer in ic3_asset_master"
-        except _ASSET_ERRORS as error:
+        except ASSET_ERRORS as error:
             outcome.status, outcome.record = "error", None
             outcome.error = f"the database refused this asset's rows: {database_error_line(error)}"
     with conn.begin_nested():
@@ -175,11 +178,12 @@ def _write_group(
             master = values if connector.mirrors_asset_master else {}
         if master:
             master_rows.append({"row_asset_id": asset_id, **master, "updated_at": now})
+    dialect = conn.dialect
     for rows, failed in ((synced_states, False), (failed_states, True)):
         if rows:
-            conn.execute(_state_set(conn.dialect.name, keep_synced_at=failed), rows)
-    for rows in _same_columns(master_rows):
-        conn.execute(_MASTER, rows)
+            insert_many(conn, _state_set(dialect.name, keep_synced_at=failed), rows, tuple(rows[0]),
+                        key=("source", "asset_id"))
+    update_master_rows(conn, master_rows)
     if written:
         connector.write(conn, written)
     _log(conn, outcomes, context, now)
@@ -187,6 +191,13 @@ def _write_group(
 
 def _to_write(outcome: FetchOutcome, keys: WriteKeys) -> RecordToWrite:
     return RecordToWrite(outcome.record, outcome.body or b"", outcome.http_status or 200, keys)
+
+
+def update_master_rows(conn: Connection, rows: list[dict]) -> None:
+    """Update ``ic3_asset_master`` rows (each ``row_asset_id`` plus the columns to set), one executemany per set of
+    columns."""
+    for same in _same_columns(rows):
+        driver_statement(_MASTER, conn.dialect, tuple(c for c in same[0] if c != "row_asset_id")).execute(conn, same)
 
 
 def _same_columns(rows: list[dict]) -> list[list[dict]]:
@@ -299,7 +310,7 @@ def _update_master(conn: Connection, asset_id: int, values: Mapping[str, Any], n
 
 
 def _log(conn: Connection, outcomes: Sequence[FetchOutcome], context: SyncContext, now: datetime) -> None:
-    conn.execute(_LOG_ATTEMPT, [{
+    insert_many(conn, _LOG_ATTEMPT, columns=_LOG_COLUMNS, rows=[{
         "serialnumber": outcome.asset_id, "sync_type": context.sync_type, "source": context.source,
         "status": outcome.status, "error_message": outcome.error if outcome.status != "success" else None,
         "http_status": outcome.http_status, "attempts": outcome.attempts, "run_id": context.run_id,

@@ -118,6 +118,25 @@ class TableAsset:
     rows_per_asset: int = 1  # rows a synced asset adds to ``table`` (the metadata's "rows written")
 
 
+@dataclass(frozen=True)
+class LandedResponses:
+    """Where a connector keeps each asset's last successful answer exactly as received, one row per asset: what a
+    re-parse reads to rebuild the connector's tables without calling the API (``ic3 reparse``).
+
+    The table must be one of the connector's ``versioned_tables``: its rows are rewritten, at the asset's new version,
+    with the same body, by :meth:`EntityConnector.write`."""
+
+    table: Table
+    asset_column: str = "cmms_asset_id"  # the register's id
+    body_column: str = "payload"  # the body as text
+    status_column: str = "http_status"
+    fetched_at_column: str = "fetched_at"  # when the body was received: the re-parsed rows keep that time
+
+    @property
+    def key(self) -> Column:
+        return self.table.c[self.asset_column]
+
+
 class EntityConnector(Protocol):
     """A CMMS whose API answers one asset per call (e.g. an asset-detail endpoint)."""
 
@@ -128,6 +147,7 @@ class EntityConnector(Protocol):
     tables: Sequence[TableAsset]  # the first is the asset the step's checks attach to
     versioned_tables: Sequence[VersionedTable]
     mirrors_asset_master: bool  # keep the users' sync columns on ic3_asset_master filled for this connector
+    landed: LandedResponses | None  # where its answers are kept as received (None: it cannot be re-parsed)
 
     def open_client(self, base_url: str, credentials: Credentials, policy: HttpPolicy) -> EntityClient:
         """A client for one batch (raise :class:`AuthenticationFailed` when a secret is missing)."""
@@ -135,6 +155,11 @@ class EntityConnector(Protocol):
 
     def asset_master_values(self, record: Any) -> Mapping[str, Any]:
         """The ``ic3_asset_master`` columns this connector owns, from one record (may be empty)."""
+        ...
+
+    def parse_landed(self, asset_id: str, body: bytes, http_status: int) -> FetchOutcome:
+        """A landed body parsed as a fresh answer would be, by today's parser: a ``success`` outcome carrying the
+        record (and the body), or an ``error`` outcome naming what the parser refuses in it. Never raises per asset."""
         ...
 
     def write(self, conn: Connection, items: Sequence[RecordToWrite]) -> None:
@@ -149,6 +174,7 @@ __all__ = [
     "EntityClient",
     "EntityConnector",
     "FetchOutcome",
+    "LandedResponses",
     "RecordToWrite",
     "Status",
     "TableAsset",

@@ -1,135 +1,167 @@
-"""Bulk upserts of many rows given as columns: one compiled statement, the driver's executemany, no per-row work in
-SQLAlchemy.
+"""One statement for many rows at the driver's pace: compiled once, rows bound as the driver wants them.
 
-``upsert_rows`` sends dicts through ``Connection.execute``, which builds and type-processes a parameter set per row in
-Python: at 300,000 register rows that was more time than the database's own inserts. Here the statement is built with
-Core and compiled once (the same ``INSERT … ON CONFLICT`` as ``upsert_rows``), each column's bind processor (dates to
-text on SQLite, none on PostgreSQL) is applied to the whole column, and the rows go to the DBAPI cursor's
-``executemany`` through ``Connection.exec_driver_sql`` — inside the caller's transaction, like any other statement.
+``Connection.execute(statement, rows)`` builds a parameter dictionary per row and runs each value through its type's
+bind processor inside SQLAlchemy's generic machinery; for the write path's narrow, hot statements (a group of 100
+assets is ~600 rows over 7 statements) that bookkeeping cost twice what SQLite itself spent executing them (profile
+in bench/README.md, "Write path"). Here a statement is compiled once per dialect and column set to the driver's SQL
+text, the few columns whose type needs a bind processor (dates on SQLite, for instance) are converted once, and the
+rows go to the driver's ``executemany`` as plain tuples (or dictionaries, for named paramstyles) — the same SQL and
+the same values SQLAlchemy itself would send, only without the per-row overhead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, Connection, Date, DateTime, MetaData, Table, select
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
 
 
-def upsert_columns(
-    conn: Connection,
-    table: Table,
-    columns: Mapping[str, Sequence[Any]],
-    key: Sequence[str],
-    update_columns: Sequence[str],
-    *,
-    constants: Mapping[str, Any] | None = None,
-) -> int:
-    """Insert the rows ``columns`` holds (every list the same length); where ``key`` exists, update ``update_columns``.
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled for one dialect and one column set: its SQL and how to bind a row."""
 
-    ``constants`` are columns with one value for every row (type-processed once). Columns of ``table`` given in
-    neither take their Python-side scalar default (``default=0``), as ``Connection.execute`` would give them; a column
-    with any other kind of Python-side default must be given. Returns the number of rows sent.
-    """
-    count = len(next(iter(columns.values()), ()))
-    if not count:
-        return 0
-    constants = dict(constants or {})
-    for name in table.c.keys():
-        default = table.c[name].default
-        if name not in columns and name not in constants and default is not None:
-            if not default.is_scalar:
-                raise ValueError(f"column {table.name}.{name} has no scalar default; give its values")
-            constants[name] = default.arg
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        return _copy_upsert(conn, table, columns, constants, count, tuple(key), tuple(update_columns))
-    sql, names = _compiled(conn, table, (*columns, *constants), tuple(key), tuple(update_columns))
-    processed = [
-        [_bound(conn, table, name, [constants[name]])[0]] * count if name in constants
-        else _bound(conn, table, name, columns[name])
-        for name in names
-    ]
-    if conn.dialect.positional:
-        parameters: list[Any] = list(zip(*processed))
-    else:
-        parameters = [dict(zip(names, values)) for values in zip(*processed)]
-    conn.exec_driver_sql(sql, parameters)
-    return count
+    sql: str
+    names: tuple[str, ...]  # the row keys, in bind order
+    processors: tuple[Callable[[Any], Any] | None, ...]  # one per name: the type's bind processor, if any
+    positional: bool  # qmark/format paramstyles take tuples; named/pyformat take dictionaries
+    bind_names: tuple[str, ...]  # the names the compiled SQL uses (named paramstyles)
 
+    def bind(self, rows: Iterable[Mapping[str, Any]]) -> list:
+        names, processors = self.names, self.processors
+        # A group's rows share their timestamps: each distinct value is converted once.
+        converting = [(index, processor, {}) for index, processor in enumerate(processors) if processor is not None]
+        bound = []
+        pick = itemgetter(*names) if len(names) > 1 else (lambda row: tuple(row[name] for name in names))
+        for row in rows:
+            try:
+                values = list(pick(row))
+            except KeyError:  # a column this row lacks is bound as NULL
+                values = [row.get(name) for name in names]
+            for index, processor, done in converting:
+                value = values[index]
+                if value is not None:
+                    memo = (value.__class__, value)  # 1, 1.0 and True are equal keys, yet not the same value
+                    try:
+                        values[index] = done[memo]
+                    except KeyError:
+                        values[index] = done[memo] = processor(value)
+                    except TypeError:  # not hashable
+                        values[index] = processor(value)
+            bound.append(tuple(values) if self.positional else dict(zip(self.bind_names, values)))
+        return bound
 
-def _copy_upsert(
-    conn: Connection,
-    table: Table,
-    columns: Mapping[str, Sequence[Any]],
-    constants: Mapping[str, Any],
-    count: int,
-    key: tuple[str, ...],
-    updates: tuple[str, ...],
-) -> int:
-    """PostgreSQL: ``COPY`` the rows into a temporary table, then one ``INSERT … SELECT … ON CONFLICT`` from it.
-
-    An executemany is one statement execution per row on the server; COPY streams the rows and the upsert runs once
-    per batch. The temporary table has the target's columns (``LIKE``) and lives until the transaction ends, so a
-    rolled-back import leaves nothing behind either.
-    """
-    names = [*columns, *constants]
-    staging = Table(f"{table.name}_staging", MetaData(), *(Column(n, table.c[n].type) for n in names))
-    conn.exec_driver_sql(
-        f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging.name}" '
-        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
-    )
-    conn.exec_driver_sql(f'TRUNCATE "{staging.name}"')
-    quoted = ", ".join(f'"{name}"' for name in names)
-    with conn.connection.driver_connection.cursor() as cursor:
-        with cursor.copy(f'COPY "{staging.name}" ({quoted}) FROM STDIN') as copy:
-            repeated = tuple(constants.values())
-            for values in zip(*columns.values()):
-                copy.write_row(values + repeated)
-    stmt = postgresql.insert(table).from_select(names, select(*staging.c))
-    if updates:
-        stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={n: stmt.excluded[n] for n in updates})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-    conn.execute(stmt)
-    return count
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per row, as one ``executemany`` of the driver."""
+        if rows:
+            conn.exec_driver_sql(self.sql, self.bind(rows))
 
 
-def _compiled(
-    conn: Connection, table: Table, given: tuple[str, ...], key: tuple[str, ...], updates: tuple[str, ...]
-) -> tuple[str, list[str]]:
-    """The statement's SQL text and its parameter names in the order the driver takes them."""
-    dialect = conn.dialect.name
+_COMPILED: dict[tuple[int, str, tuple[str, ...]], tuple[ClauseElement, Any]] = {}
+
+
+def driver_statement(statement: ClauseElement, dialect: Dialect, columns: Sequence[str]) -> DriverStatement:
+    """``statement`` (built once by the caller and kept) compiled for ``dialect`` with the values of ``columns``.
+
+    Rows bound to it carry ``columns`` as keys (and any ``bindparam`` of the statement by its name)."""
+    key = (id(statement), dialect.name if dialect.paramstyle != "format" else f"{dialect.name}:format", tuple(columns))
+    cached = _COMPILED.get(key)
+    if cached is not None and cached[0] is statement:
+        return cached[1]
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    defaults = [column.key for column in (*compiled.insert_prefetch, *compiled.update_prefetch)]
+    if defaults:  # values SQLAlchemy computes per row in Python: give them in the rows instead
+        raise ValueError(f"rows for {statement} must carry {', '.join(defaults)} (Python-side defaults)")
+    bind_names = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+    names = tuple(compiled.binds[name].key for name in bind_names)  # a column's key, or a bindparam's own name
+    processors = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in bind_names)
+    result = DriverStatement(compiled.string, names, processors, bool(compiled.positional), bind_names)
+    _COMPILED[key] = (statement, result)
+    return result
+
+
+def upsert_statement(dialect: str, table: Table, key: Sequence[str], updates: Sequence[str]):
+    """``INSERT … ON CONFLICT (key) DO UPDATE SET c = excluded.c`` for ``updates`` (``DO NOTHING`` when empty)."""
     if dialect == "postgresql":
         stmt = postgresql.insert(table)
     elif dialect == "sqlite":
         stmt = sqlite.insert(table)
     else:
-        raise ValueError(f"bulk upserts support SQLite and PostgreSQL, not {dialect!r}")
-    stmt = stmt.inline()  # no RETURNING of generated keys: nobody reads them
-    if updates:
-        stmt = stmt.on_conflict_do_update(index_elements=list(key), set_={n: stmt.excluded[n] for n in updates})
+        raise ValueError(f"upserts support SQLite and PostgreSQL, not {dialect!r}")
+    if not updates:
+        return stmt.on_conflict_do_nothing(index_elements=list(key))
+    return stmt.on_conflict_do_update(index_elements=list(key), set_={name: stmt.excluded[name] for name in updates})
+
+
+@dataclass(frozen=True)
+class UnnestInsert:
+    """An INSERT sent to PostgreSQL as ``INSERT … SELECT * FROM unnest(%s::type[], …)``: one statement for a whole
+    group, one array parameter per column.
+
+    An ``executemany`` still costs the server one statement per row (psycopg pipelines them, but each is bound,
+    executed and answered); a multi-row ``VALUES`` is one statement, but its text grows with the rows, so psycopg
+    parses it anew every time (it caches only short queries) and the server plans it anew. The unnest form's text is
+    fixed: psycopg converts it once and the server runs it as a prepared statement."""
+
+    sql: str
+    row: DriverStatement
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        conn.exec_driver_sql(self.sql, tuple(list(column) for column in zip(*self.row.bind(rows))))
+
+
+def unnest_insert(statement: ClauseElement, dialect: Dialect, columns: Sequence[str]) -> UnnestInsert:
+    """``statement`` (a single-row INSERT, possibly with ON CONFLICT) as :class:`UnnestInsert` for PostgreSQL."""
+    key = (id(statement), f"{dialect.name}:unnest", tuple(columns))
+    cached = _COMPILED.get(key)
+    if cached is not None and cached[0] is statement:
+        return cached[1]
+    positional = type(dialect)(paramstyle="format")
+    compiled = statement.compile(dialect=positional, column_keys=list(columns))
+    row = driver_statement(statement, positional, columns)
+    head, marker, rest = row.sql.partition(" VALUES (")
+    if not marker:
+        raise ValueError(f"not a single-row INSERT … VALUES: {row.sql[:80]}")
+    depth, end = 1, 0
+    for end, char in enumerate(rest):  # the VALUES tuple's closing parenthesis (types such as NUMERIC(12, 2) nest)
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            break
+    arrays = ", ".join(f"%b::{compiled.binds[name].type.compile(dialect=positional)}[]" for name in row.bind_names)
+    result = UnnestInsert(f"{head} SELECT * FROM unnest({arrays}){rest[end + 1:]}", row)
+    _COMPILED[key] = (statement, result)
+    return result
+
+
+_UPSERTS: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...]], ClauseElement] = {}
+
+
+def bulk_upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], key: Sequence[str]) -> None:
+    """Upsert ``rows`` (all with the columns of the first) into ``table`` on ``key``, updating every other column,
+    in one ``executemany``."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    updates = tuple(c for c in columns if c not in key)
+    cache_key = (conn.dialect.name, table, tuple(key), updates)
+    statement = _UPSERTS.get(cache_key)
+    if statement is None:
+        statement = _UPSERTS[cache_key] = upsert_statement(conn.dialect.name, table, key, updates)
+    insert_many(conn, statement, rows, columns, key=key)
+
+
+def insert_many(conn: Connection, statement: ClauseElement, rows: Sequence[Mapping[str, Any]],
+                columns: Sequence[str], *, key: Sequence[str] = ()) -> None:
+    """Run the INSERT ``statement`` for ``rows``: on PostgreSQL as one ``unnest`` statement, unless two rows share ``key``
+    (one ``ON CONFLICT DO UPDATE`` statement cannot touch a row twice); elsewhere as the driver's executemany."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and (not key or len({tuple(r[k] for k in key) for r in rows}) == len(rows)):
+        unnest_insert(statement, conn.dialect, columns).execute(conn, rows)
     else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(given))
-    names = list(compiled.positiontup) if compiled.positiontup is not None else list(compiled.bind_names.values())
-    return compiled.string, names
-
-
-def _bound(conn: Connection, table: Table, name: str, values: Sequence[Any]) -> list[Any]:
-    """``values`` as the driver takes them: the column type's bind processor for this dialect, applied to each.
-
-    Dates and times (formatted as text on SQLite, by a Python function) are processed once per distinct value: a
-    register's 300,000 dates hold a few thousand distinct days.
-    """
-    column_type = table.c[name].type
-    process = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    if process is None:
-        return list(values)
-    if not isinstance(column_type, Date | DateTime):
-        return list(map(process, values))
-    done: dict[tuple[type, Any], Any] = {}
-    return [
-        done[key] if (key := (value.__class__, value)) in done else done.setdefault(key, process(value))
-        for value in values
-    ]
+        driver_statement(statement, conn.dialect, columns).execute(conn, rows)

@@ -37,7 +37,8 @@ def expected_names(source: str) -> dict[str, set]:
     return {
         "assets": {AssetKey([source, name]) for name in (*TABLES, "sync_status")},
         "checks": {f"{source}_sync_errors", f"assets_known_to_{source}", f"{source}_rows_consistent"},
-        "jobs": {f"enrich_{source}", f"full_refresh_{source}", f"sync_one_asset_{source}"},
+        "jobs": {f"enrich_{source}", f"full_refresh_{source}", f"sync_one_asset_{source}",
+                 f"reparse_{source}"},
         "sensors": {f"{source}_new_sites", f"{source}_retry_failed"},
         "schedules": {f"{source}_resync"},
     }

@@ -12,10 +12,18 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ic3_pipeline.connectors.innomaint.client import InnomaintClient
-from ic3_pipeline.connectors.innomaint.records import PERIODS, AssetRecord
+from ic3_pipeline.connectors.innomaint import records
+from ic3_pipeline.connectors.innomaint.records import PERIODS, ApiFailure, AssetRecord, MalformedResponse
 from ic3_pipeline.connectors.innomaint.writer import write_records
 from ic3_pipeline.http_client import HttpPolicy
-from ic3_pipeline.sync.connector import Credentials, RecordToWrite, TableAsset, VersionedTable
+from ic3_pipeline.sync.connector import (
+    Credentials,
+    FetchOutcome,
+    LandedResponses,
+    RecordToWrite,
+    TableAsset,
+    VersionedTable,
+)
 from ic3_pipeline.warehouse import tables as warehouse
 
 
@@ -52,11 +60,20 @@ class InnomaintConnector:
         VersionedTable(warehouse.workorder_summary, rows_per_asset=len(PERIODS)),
     )
 
+    landed = LandedResponses(warehouse.raw_response)
+
     def open_client(self, base_url: str, credentials: Credentials, policy: HttpPolicy) -> InnomaintClient:
         return InnomaintClient(base_url, credentials.get("token"), policy, token_name=credentials.where("token"))
 
     def asset_master_values(self, record: AssetRecord) -> Mapping[str, Any]:
         return record.master
+
+    def parse_landed(self, asset_id: str, body: bytes, http_status: int) -> FetchOutcome:
+        try:
+            record = records.parse_response(body, asset_id)  # looked up now: a patched parser applies
+        except (MalformedResponse, ApiFailure) as error:
+            return FetchOutcome(asset_id, "error", 0, http_status, body=body, error=f"malformed response: {error}")
+        return FetchOutcome(asset_id, "success", 0, http_status, record=record, body=body, warnings=record.warnings)
 
     def write(self, conn: Connection, items: Sequence[RecordToWrite]) -> None:
         write_records(conn, items)

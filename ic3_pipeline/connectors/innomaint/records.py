@@ -139,6 +139,12 @@ def parse_body(body: bytes | str) -> Mapping[str, Any]:
     return document
 
 
+def parse_response(body: bytes | str, requested_id: str) -> AssetRecord:
+    """A whole body (as received or as landed) into an :class:`AssetRecord`: :func:`parse_body`, then
+    :func:`parse_asset_detail`. Looked up at call time, so a re-parse uses whatever parser this module holds now."""
+    return parse_asset_detail(parse_body(body), requested_id)
+
+
 def parse_asset_detail(document: Mapping[str, Any], requested_id: str) -> AssetRecord:
     """Validate the envelope and turn it into an :class:`AssetRecord` for ``requested_id``."""
     _check_envelope(document)

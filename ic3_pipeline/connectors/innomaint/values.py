@@ -18,13 +18,19 @@ class BadValue(ValueError):
 
 _DURATION = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d(?:\.\d+)?)$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_DAY_FIRST = re.compile(r"^(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2})$")  # DD/MM/YYYY HH:MM
+
+
+_BLANKS = frozenset(("", "null", "NULL", "None"))
 
 
 def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() in ("", "null", "NULL", "None"))
+    return value is None or (isinstance(value, str) and value.strip() in _BLANKS)
 
 
 def text(value: object) -> str | None:
+    if value.__class__ is str:  # the common case, without the general checks below
+        return None if value.strip() in _BLANKS else value
     if _blank(value):
         return None
     if isinstance(value, dict | list):
@@ -34,6 +40,8 @@ def text(value: object) -> str | None:
 
 def integer(value: object) -> int | None:
     """``5``, ``"5"``, ``"5.0"``, ``True`` → 5; ``"5.5"`` or ``"five"`` → BadValue."""
+    if value.__class__ is int:  # the common case first
+        return value
     if _blank(value):
         return None
     if isinstance(value, bool):
@@ -97,6 +105,12 @@ def day_first_datetime(value: object) -> datetime | None:
     if _blank(value):
         return None
     raw = str(value).strip()
+    exact = _DAY_FIRST.match(raw)
+    if exact:  # the API's usual form, read without strptime (a third of the parse time otherwise)
+        try:
+            return datetime(*(int(exact[group]) for group in (3, 2, 1, 4, 5)))
+        except ValueError:
+            pass  # e.g. 31/02: the formats below refuse it too, and say so
     for fmt in ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y"):
         try:
             return datetime.strptime(raw, fmt)

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from ic3_pipeline.sync.connector import RecordToWrite
-from ic3_pipeline.warehouse import tables, upsert_rows
+from ic3_pipeline.warehouse import tables
+from ic3_pipeline.warehouse.bulk import bulk_upsert
 
 _MASTERS = (
     (tables.building, "building", "building_id"),
@@ -27,15 +28,15 @@ def write_records(conn: Connection, items: Sequence[RecordToWrite]) -> None:
             if row is not None:
                 rows[row[key]] = {**row, "updated_at": item.keys.synced_at}
         if rows:
-            upsert_rows(conn, table, list(rows.values()), key=[key])
-    upsert_rows(conn, tables.raw_response, [_landed(item) for item in items], key=["cmms_asset_id"])
-    upsert_rows(
+            bulk_upsert(conn, table, list(rows.values()), key=[key])
+    bulk_upsert(conn, tables.raw_response, [_landed(item) for item in items], key=["cmms_asset_id"])
+    bulk_upsert(
         conn,
         tables.asset_performance,
         [{**item.record.performance, **_ids(item), "recorded_at": item.keys.synced_at} for item in items],
         key=["asset_id"],
     )
-    upsert_rows(
+    bulk_upsert(
         conn,
         tables.workorder_summary,
         [{**row, **_ids(item), "period_type": period, "updated_at": item.keys.synced_at}

@@ -1,0 +1,116 @@
+"""Issue #15's write path: responses → all tables, three trees side by side in one run, and the re-parse.
+
+Trees: the release f7c3f43 (one transaction per asset), 99b20a9 (the redesign before this change: a group of assets
+per transaction, SQLAlchemy ``executemany`` per table) and this working tree (statements compiled once to the
+driver's SQL, rows bound as tuples, PostgreSQL writing a group as one ``unnest`` statement per table). Each measures
+in a fresh process with its own ``ic3_pipeline`` first on ``PYTHONPATH`` (``bench.redesign``'s ``run_in`` and
+``redesign_runner.write_path``: the same bodies, digest compared; parse and store timed apart), on a fresh SQLite
+file and a fresh PostgreSQL schema each. The release writes fewer assets (its rate does not depend on the count: one
+transaction each), the two others ``--assets`` (30,000).
+
+Then, on the working tree's database (every asset synced), ``ic3 reparse``'s engine (``reparse_assets``) rebuilds
+every asset from its landed answer: read, parse and write, with its peak memory above the start.
+
+    python -m bench.write_path               # 30,000 assets (release: 3,000)
+    python -m bench.write_path --quick       # 3,000 (release: 500)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from bench.harness import Table, heading, in_subprocess, peak_rss_mb, register_file
+from bench.redesign import DEFAULT_POSTGRES_URL, PROJECT, ScratchSchemas, run_in
+
+TREES = (("release f7c3f43", "f7c3f43"), ("before (99b20a9)", "99b20a9"), ("this tree", None))
+
+
+def _extract(commit: str, into: Path) -> Path:
+    """``ic3_pipeline`` at ``commit`` in a folder of its own (``git archive``: read-only on the repository)."""
+    archive = subprocess.run(["git", "-C", str(PROJECT), "archive", "--format=tar", commit, "ic3_pipeline"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def measure_reparse(url: str) -> dict:
+    """Re-parse every synced asset of the ``innomaint`` source from its landed answer (what ``ic3 reparse`` runs)."""
+    from bench.harness import BENCH_SOURCE
+    from ic3_pipeline.connectors import get_connector
+    from ic3_pipeline.sync.reparse import reparse_assets
+    from ic3_pipeline.warehouse import make_engine
+
+    engine = make_engine(url)
+    connector = get_connector(BENCH_SOURCE)
+    start_rss = peak_rss_mb()
+    started = time.perf_counter()
+    report = reparse_assets(engine, connector, BENCH_SOURCE, None)
+    wall = time.perf_counter() - started
+    return {"rebuilt": report.rebuilt, "refused": report.refused, "wall_s": wall, "peak_rss_mb": peak_rss_mb(),
+            "start_rss_mb": start_rss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="3,000 assets (release 500)")
+    parser.add_argument("--assets", type=int, default=None, help="assets written by the two newer trees")
+    parser.add_argument("--only", choices=["SQLite", "PostgreSQL"], help="one database only")
+    parser.add_argument("--postgres-url", default=os.environ.get("IC3_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
+    args = parser.parse_args()
+    assets = args.assets or (3_000 if args.quick else 30_000)
+    release_assets = min(assets, 500 if args.quick else 3_000)
+    register = str(register_file(assets))
+    heading(f"Write path (responses → all tables), {assets:,} assets; re-parse of the same")
+    table = Table(["database", "tree", "assets", "parse /s", "store /s", "parse + store /s", "× release",
+                   "× before"])
+    reparsed: list[tuple] = []
+    schemas = ScratchSchemas(args.postgres_url)
+    try:
+        schemas.probe()
+        databases = ["SQLite", "PostgreSQL"]
+    except OperationalError as error:
+        print(f"PostgreSQL skipped: {error.orig or error}")
+        databases = ["SQLite"]
+    databases = [database for database in databases if args.only in (None, database)]
+    with tempfile.TemporaryDirectory(prefix="ic3_bench_trees_") as tmp:
+        roots = {label: (_extract(commit, Path(tmp) / commit) if commit else PROJECT) for label, commit in TREES}
+        try:
+            for database in databases:
+                rates: dict[str, float] = {}
+                for label, _ in TREES:
+                    url = (f"sqlite:///{tmp}/{label.split()[0]}-{database}.sqlite" if database == "SQLite"
+                           else schemas.url_for_new())
+                    count = release_assets if label.startswith("release") else assets
+                    result = run_in(roots[label], "write_path", register=register, database=url, records=count)
+                    parse_rate = result["records"] / result["parse_s"]
+                    store_rate = result["records"] / result["store_s"]
+                    both = result["records"] / (result["parse_s"] + result["store_s"])
+                    rates[label] = both
+                    table.row(database, label, result["records"], parse_rate, store_rate, both,
+                              both / rates["release f7c3f43"], both / rates.get("before (99b20a9)", both))
+                    if roots[label] == PROJECT:
+                        done = in_subprocess("bench.write_path", "measure_reparse", url=url)
+                        rate = done["rebuilt"] / done["wall_s"]
+                        reparsed.append((database, done["rebuilt"], done["wall_s"], rate, 300_000 / rate,
+                                         round(done["peak_rss_mb"]), round(done["peak_rss_mb"] - done["start_rss_mb"])))
+        finally:
+            schemas.drop_all()
+    print("\nRe-parse (ic3 reparse's engine) of every asset the working tree wrote:\n")
+    reparse_table = Table(["database", "assets", "wall s", "re-parsed /s", "300k at this rate s", "peak RSS MB",
+                           "above start MB"])
+    for row in reparsed:
+        reparse_table.row(*row)
+
+
+if __name__ == "__main__":
+    main()
