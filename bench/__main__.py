@@ -20,6 +20,7 @@ PARTS = {
     "databases": "the same on SQLite and PostgreSQL at 30k assets",
     "register_import": "register import vs an openpyxl parse, with re-import",
     "redesign": "old release (f7c3f43) vs the new engine: whole sync through Dagster, write path",
+    "maximo_sync": "Maximo: paged full sync vs sequential nextPage, incremental after 1 % changed, RSS at 10k/100k",
 }
 
 
