@@ -269,6 +269,7 @@ def memory(plan: Plan, api_key: str, workdir: Path) -> None:
     table = Table(["assets", "sites", "records", "child rows", "pages", "wall s", "records/s", "RSS before sync MB",
                    "RSS after 1st site MB", "RSS after last site MB", "sampled peak MB", "peak RSS (VmHWM) MB",
                    "peak above start MB"])
+    series = []
     for sites_count, per_site in plan.memory_sizes:
         sites = [f"SITE{index:02d}" for index in range(1, sites_count + 1)]
         with MaximoSimulatorProcess(sites, per_site, api_key=api_key, latency_ms=0) as sim:
@@ -279,6 +280,9 @@ def memory(plan: Plan, api_key: str, workdir: Path) -> None:
                   figures["wall_s"], figures["records"] / figures["wall_s"], result["rss_before_mb"], after[0],
                   after[-1], result["sampled_peak_mb"], result["peak_rss_mb"],
                   result["peak_rss_mb"] - result["rss_before_mb"])
+        series.append((sites_count * per_site, after))
+    for assets, after in series:  # the whole series: whether RSS keeps rising from site to site
+        print(f"\nRSS after each site, {assets:,} assets (MB): " + ", ".join(f"{mb:.1f}" for mb in after), flush=True)
 
 
 def main() -> None:
