@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -61,6 +62,7 @@ MAX_NAME = 63  # PostgreSQL's identifier limit
 _CHILD_BATCH = 500
 
 
+@lru_cache(maxsize=8192)  # the same few hundred attribute names, on every row of every page
 def column_name(attribute: str) -> str:
     """An attribute's column: lower case, anything but letters, digits and ``_`` folded to ``_``; ``href`` → ``_href``."""
     name = _NOT_A_NAME.sub("_", attribute.strip().lower()).strip("_") or "_"
