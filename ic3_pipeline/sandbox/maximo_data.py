@@ -430,12 +430,17 @@ class _SiteBuilder:
         for name, description in (("CENTRAL", "Central Storeroom"), ("SPAREPARTS", "Spare Parts Storeroom")):
             rows.append(self._location(name, description, "STOREROOM", "OPERATING"))
             seen.add(name)
+        misses = 0
         while len(rows) < count:
             prefix, kind = rng.choice(_LOCATION_KINDS)
             number = rng.randint(1, 9) * 100 + rng.randint(0, 20)
+            if misses > 50:  # the realistic names are used up (a very large site): number on past them
+                number = 10_000 + len(rows)
             name = f"{prefix}{number}"
             if name in seen:
+                misses += 1
                 continue
+            misses = 0
             seen.add(name)
             status = rng.choices(("OPERATING", "NOT READY", "DECOMMISSIONED"), (8, 1, 1))[0]
             rows.append(self._location(name, f"{kind} {number}", rng.choice(("OPERATING",) * 5 + ("REPAIR",)),
