@@ -176,7 +176,7 @@ def test_other_exceptions_from_accept_propagate_at_once(server: LoopbackServer) 
 def test_a_429_slows_the_shared_limiter(server: LoopbackServer) -> None:
     path = server.script(Step(429, headers={"Retry-After": "0"}), 200)
     _, client = call(server, lambda c: c.send("POST", path))
-    assert client.limiter.ceiling is not None
+    # (one refusal after a single send measures nothing: the rate is cut, slow start goes on without a ceiling)
     assert client.limiter.rate < FAST.initial_rate
 
 
