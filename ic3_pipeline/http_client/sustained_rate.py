@@ -34,8 +34,8 @@ class SustainedRateBound:
 
     MIN_SPAN_S = 0.3  # a bound is judged over at least this long ...
     MIN_ACCEPTED = 6  # ... and this many accepted sends (fewer would prove too little to be worth keeping)
-    STORED_MIN_SPAN_S = 2.0  # a bound stored for later syncs: over at least this long (a few ms of timing noise
-    STORED_MIN_ACCEPTED = 20  # between sending and arriving weigh little) and this many accepted sends
+    STORED_MIN_SPAN_S = 1.0  # a bound stored for later syncs: over at least this long (a few ms of timing noise
+    STORED_MIN_ACCEPTED = 10  # between sending and arriving weigh little) and this many accepted sends
     MAX_MARKS = 64  # empty moments kept (the oldest are forgotten: a long sync keeps its recent history)
 
     def __init__(self) -> None:
