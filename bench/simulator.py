@@ -37,6 +37,8 @@ class SimulatorProcess:
         rate_limit: float | None,
         latency_ms: float,
         burst: float | None = None,
+        retry_after: str = "seconds",
+        rate_limit_headers: str = "none",
     ) -> None:
         self._command = [sys.executable, "-m", "bench.simulator", "--register", str(register),
                          "--latency-ms", str(latency_ms)]
@@ -44,6 +46,7 @@ class SimulatorProcess:
             self._command += ["--rate-limit", str(rate_limit)]
         if burst is not None:
             self._command += ["--burst", str(burst)]
+        self._command += ["--retry-after", retry_after, "--rate-limit-headers", rate_limit_headers]
         self._token = token
         self._process: subprocess.Popen[str] | None = None
         self.base_url = ""
@@ -95,11 +98,14 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=float, default=None)
     parser.add_argument("--burst", type=float, default=None)
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--retry-after", default="seconds", help="seconds | http-date | none | mixed")
+    parser.add_argument("--rate-limit-headers", default="none", help="none | ietf | ietf-structured | x")
     args = parser.parse_args()
     sites = register_sites(args.register)
     config = SimulatorConfig(
         token=os.environ.get(TOKEN_ENV) or SimulatorConfig.token,
         rate_limit=args.rate_limit, burst=args.burst, latency_ms=args.latency_ms,
+        retry_after=args.retry_after, rate_limit_headers=args.rate_limit_headers,
     )
     simulator = InnomaintSimulator(list(sites), config, sites)
     print(simulator.start(log_level="warning"), flush=True)

@@ -52,8 +52,9 @@ FULL = Plan(cells=tuple((rate, latency) for rate in (5, 20, 100) for latency in 
 QUICK = Plan(cells=((20, 50), (100, 300)), product_seconds=8, old_client_assets=15)
 
 
-def measure_product(register: str, database: str, base_url: str, assets: int) -> dict:
-    """A first sync through the product's path, then a later one that starts from the limit the first learned."""
+def measure_product(register: str, database: str, base_url: str, assets: int, told_limit: float | None = None) -> dict:
+    """A first sync through the product's path, then a later one that starts from the limit the first learned;
+    with ``told_limit``, a third sync of the same assets from a limiter told the true limit (the baseline)."""
     from bench.harness import BENCH_SOURCE, bench_context
     from ic3_pipeline.components.resource import CmmsApiResource
     from ic3_pipeline.sync.sync_log import learned_rate_limit, record_batch
@@ -69,7 +70,12 @@ def measure_product(register: str, database: str, base_url: str, assets: int) ->
     known_limit = learned_rate_limit(engine, BENCH_SOURCE, base_url)
     later = _one_sync(resource, engine, ids, bench_context("bench-later-sync"), known_limit=known_limit)
     later.pop("report")
-    return {"first": first, "later": {**later, "known_limit": known_limit}}
+    result = {"first": first, "later": {**later, "known_limit": known_limit}}
+    if told_limit is not None:
+        told = _one_sync(resource, engine, ids, bench_context("bench-told-sync"), known_limit=told_limit)
+        told.pop("report")
+        result["told"] = told
+    return result
 
 
 def _one_sync(resource, engine, ids: list[str], context, known_limit: float | None) -> dict:
@@ -125,11 +131,13 @@ def second_half_rate(samples: list[tuple[float, int]]) -> float:
     return (end_count - mid_count) / (end_time - mid_time) if end_time > mid_time else 0.0
 
 
-def run_contender(register: Path, rate: float, latency_ms: float, function: str, **kwargs: object) -> dict:
+def run_contender(register: Path, rate: float, latency_ms: float, function: str, *, burst: float | None = None,
+                  retry_after: str = "seconds", rate_limit_headers: str = "none", **kwargs: object) -> dict:
     """A fresh simulator and database, the measurement in its own process."""
     token = secrets.token_urlsafe(16)
     with tempfile.TemporaryDirectory() as tmp, SimulatorProcess(
-        register, token=token, rate_limit=rate, latency_ms=latency_ms
+        register, token=token, rate_limit=rate, latency_ms=latency_ms, burst=burst, retry_after=retry_after,
+        rate_limit_headers=rate_limit_headers,
     ) as simulator:
         return in_subprocess(
             "bench.sync_throughput", function, env={TOKEN_ENV: token}, register=str(register),
@@ -142,9 +150,13 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="two cells, ~8 s per contender (a smoke run)")
+    parser.add_argument("--bursts", action="store_true", help="only the bucket-size x Retry-After grid at R = 20")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     register = register_file(REGISTER_ASSETS)
+    burst_grid(register, assets=150 if args.quick else BURST_GRID_ASSETS)
+    if args.bursts:
+        return
     in_flight = HttpPolicy().concurrency
     heading("Sync throughput: product vs old client (simulator burst = max(1, 0.1 x R), no faults)")
     table = Table(["R req/s", "L ms", "client", "in flight", "assets", "wall s", "synced", "failed", "requests",
@@ -156,6 +168,36 @@ def main() -> None:
         _row(table, rate, latency_ms, "ic3 later sync", in_flight, product["later"])
         old = run_contender(register, rate, latency_ms, "measure_old_client", assets=plan.old_client_assets)
         _row(table, rate, latency_ms, "old client", 1, old)
+
+
+BURST_GRID_RATE, BURST_GRID_LATENCY_MS, BURST_GRID_ASSETS = 20.0, 150.0, 600
+BURST_GRID = (  # (bucket in units of R, Retry-After style, rate-limit headers)
+    ("1", "seconds", "none"), ("R", "seconds", "none"), ("R", "mixed", "none"), ("R", "none", "none"),
+    ("5R", "mixed", "none"), ("R", "mixed", "ietf"),
+)
+
+
+def burst_grid(register: Path, assets: int) -> None:
+    """First sync, later sync and a limiter told the true limit, in one process per cell against one simulator,
+    across bucket sizes, Retry-After styles and rate-limit headers: the learned limit must be the sustained rate."""
+    rate = BURST_GRID_RATE
+    heading(f"Learned limit across bucket sizes: R = {rate:g} req/s, L = {BURST_GRID_LATENCY_MS:g} ms, "
+            f"{assets} assets per sync, first / later / told R in one run")
+    table = Table(["bucket", "Retry-After", "headers", "sync", "wall s", "requests", "429 %", "goodput / R",
+                   "vs told R", "stored / R"])
+    for bucket, retry_after, headers in BURST_GRID:
+        burst = {"1": 1.0, "R": rate, "5R": 5 * rate}[bucket]
+        result = run_contender(register, rate, BURST_GRID_LATENCY_MS, "measure_product", assets=assets, burst=burst,
+                               retry_after=retry_after, rate_limit_headers=headers, told_limit=rate)
+        told_goodput = result["told"]["synced"] / result["told"]["wall_s"]
+        for label in ("first", "later", "told"):
+            run = result[label]
+            goodput = run["synced"] / run["wall_s"]
+            share = run["throttled"] / run["requests"] if run["requests"] else 0.0
+            stored = run.get("rate_limit_found")
+            table.row(bucket, retry_after, headers, {"told": "told R"}.get(label, label), run["wall_s"],
+                      run["requests"], f"{100 * share:.2f}", f"{goodput / rate:.3f}", f"{goodput / told_goodput:.3f}",
+                      f"{stored / rate:.3f}" if stored and label == "first" else "-")
 
 
 def _row(table: Table, rate: float, latency_ms: float, label: str, in_flight: int, result: dict) -> None:

@@ -1,6 +1,7 @@
 """Shared HTTP layer for every CMMS source: adaptive rate limiting, retries, counters (plain Python, no Dagster)."""
 
 from ic3_pipeline.http_client.client import HttpPolicy, ResilientClient
+from ic3_pipeline.http_client.rate_headers import RateLimitHint, parse_rate_limit_headers
 from ic3_pipeline.http_client.rate_limiter import AdaptiveRateLimiter
 from ic3_pipeline.http_client.retry import (
     HttpCallFailed,
@@ -16,7 +17,9 @@ __all__ = [
     "HttpPolicy",
     "RequestStats",
     "ResilientClient",
+    "RateLimitHint",
     "RetryableResponse",
     "is_retryable_status",
+    "parse_rate_limit_headers",
     "parse_retry_after",
 ]

@@ -12,6 +12,7 @@ from typing import Any, TypeVar, overload
 import httpx
 from tenacity import RetryCallState
 
+from ic3_pipeline.http_client.rate_headers import parse_rate_limit_headers
 from ic3_pipeline.http_client.rate_limiter import AdaptiveRateLimiter
 from ic3_pipeline.http_client.retry import (
     HttpCallFailed,
@@ -188,10 +189,20 @@ class ResilientClient:
     def _judge(
         self, response: httpx.Response, accept: Callable[[httpx.Response], T] | None, sent_at: float
     ) -> T | httpx.Response:
-        """Classify one answer: raise TransientFailure to retry it, else return the call's result."""
+        """Classify one answer: raise TransientFailure to retry it, else return the call's result.
+
+        Rate-limit headers, when the API sends them, tell the limiter the declared rate; a 429 without Retry-After
+        but with an exhausted quota waits for its reset instead; a success that used up the quota pauses every
+        sender until the reset, so the next request is not refused.
+        """
         status = response.status_code
+        hint = parse_rate_limit_headers(response.headers)
+        if hint is not None and hint.limit_per_s:
+            self.limiter.on_declared_limit(hint.limit_per_s)
         if is_retryable_status(status):
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is None and status == 429 and hint is not None and hint.exhausted:
+                retry_after = hint.reset_s
             if retry_after is not None:
                 retry_after = min(retry_after, self.policy.max_retry_after_s)
             if status == 429:
@@ -200,7 +211,9 @@ class ResilientClient:
             elif status >= 500:
                 self.stats.server_errors += 1
             raise TransientFailure(f"HTTP {status}", status=status, retry_after_s=retry_after)
-        self.limiter.on_success()
+        self.limiter.on_success(sent_at)
+        if hint is not None and hint.exhausted and hint.reset_s:
+            self.limiter.pause(min(hint.reset_s, self.policy.max_retry_after_s))
         if accept is None:
             return response
         try:

@@ -8,6 +8,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from ic3_pipeline.http_client.sustained_rate import ProvenRate, SustainedRateBound
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -38,12 +40,21 @@ class AdaptiveRateLimiter:
       episode thus buys some 20-40 s at 0.9-1.0 x the limit.
     - The rate grows only while the limiter is the bottleneck (it granted most of its rate lately); a sync bounded
       by its concurrency would otherwise inflate the rate to ``max_rate`` and overrun the server once demand rises.
+    - Proven limit: what the server accepted since its bucket was seen empty (a 429) is a lower bound of its
+      sustained rate, whatever its burst (``SustainedRateBound``). Once one is proven, every cut keeps the ceiling
+      between it and ``PROVEN_HEADROOM`` x it, and the rate at least ``MEASURED_BACKOFF`` x it: a big bucket no
+      longer inflates the ceiling (the windows before a 429 include what the bucket had banked), and a deep cut no
+      longer sinks the rate below what the server is known to sustain. ``learned_limit`` - what a sync stores for
+      the next one - is that bound, never the ceiling, so it is never above the API's real limit.
+    - Declared limit: an API that states its policy in ``RateLimit-*`` headers needs no guessing; the rate goes to
+      ``DECLARED_SHARE`` x the declared rate at once and never probes past it.
 
     asyncio-safe on one event loop. ``clock`` and ``sleep`` are injectable so tests can run it on virtual time.
     """
 
     SLOW_START_PER_S = 2.0  # growth factor per second until the first 429 ...
     SLOW_START_EXIT = 0.5  # ... which cuts the rate to this share
+    BLIND_429S_IN_SLOW_START = 2  # this many 429s with too few sends to measure cut the rate but keep slow start
     BACKOFF = 0.9  # share of the rate a later 429 episode cuts to ...
     DEEP_BACKOFF = 0.7  # ... or this share, when it happened below ...
     REPEAT_SHARE = 0.92  # ... this share of the last ceiling: the last cut was too shallow
@@ -67,6 +78,12 @@ class AdaptiveRateLimiter:
     MEASURED_BACKOFF = 0.95  # share of the measured limit the rate is cut to
     WINDOW_S = 1.0  # "bottleneck" is judged over max(this, 10 send intervals)
     BUSY_SHARE = 0.6  # the limiter is the bottleneck when it granted this share of its rate over the window
+    PROVEN_HEADROOM = 1.04  # a cut puts the ceiling at most this far above the proven sustained rate
+    TIGHT_SPREAD = 1.5  # a cut caps the ceiling by the proven rate only when its upper bound is within this factor
+    UNCERTAIN_SHARE = 0.25  # ... or this share of the way to the upper bound, when pauses leave it loose ...
+    UNCERTAIN_HEADROOM = 1.25  # ... but at most this far above it
+    PROVEN_REFRESH_S = 0.25  # the proven rate is recomputed this often as answers come in
+    DECLARED_SHARE = 0.98  # share of a declared (RateLimit-* header) limit the rate goes to, and never exceeds
 
     def __init__(
         self,
@@ -86,10 +103,13 @@ class AdaptiveRateLimiter:
         self._max_rate = max_rate
         self._clock = clock
         self._sleep = sleep
+        self._declared: float | None = None  # req/s the server says it allows (RateLimit-* headers)
         self._rate = self._clamp(initial_rate)
         self._ceiling: float | None = None
+        self._closest_rate: float | None = None  # sends never closer than 1 / this (or the rate, if faster)
         if known_limit is not None and known_limit > 0:  # learned by an earlier sync: no slow start
-            self._ceiling = known_limit
+            self._ceiling = self.PROVEN_HEADROOM * known_limit  # (a proven rate: the limit is at least that)
+            self._closest_rate = known_limit
             self._rate = self._clamp(self.TARGET * known_limit)
         self._lock = asyncio.Lock()  # FIFO: one sender at a time waits for the next slot
         self._started_at = self._last_growth_at = clock()
@@ -101,6 +121,10 @@ class AdaptiveRateLimiter:
         self._ok_since_cut = 0  # answers since the last cut (or the start): what the server really accepted
         self._throttled_since_cut = 0
         self._paused_since_cut = 0.0  # seconds of pause since the last cut
+        self._blind_429s = 0  # 429s in slow start with too few sends to measure anything
+        self._bound = SustainedRateBound()  # the sustained rate the server has proven, from its 429s
+        self._proven_rate: ProvenRate | None = None
+        self._proven_at = -math.inf
 
     @property
     def rate(self) -> float:
@@ -111,6 +135,32 @@ class AdaptiveRateLimiter:
     def ceiling(self) -> float | None:
         """Where the last 429 episode put the server's limit (the ``known_limit`` until then; None without one)."""
         return self._ceiling
+
+    @property
+    def learned_limit(self) -> float | None:
+        """The server's sustained rate as far as this limiter knows it, for later syncs to start from; None if unknown.
+
+        The declared limit if the server stated one, else the rate it proved to sustain after its bucket ran empty
+        (a lower bound, never inflated by the bucket's burst). Not the ceiling: that one may sit a few per cent
+        above the limit while probing, and a later sync starting above the limit would only draw 429s.
+        """
+        return self._declared if self._declared is not None else self._bound.bound()
+
+    def on_declared_limit(self, limit: float) -> None:
+        """The server stated its sustained rate (req/s): pace just under it at once, and never past it."""
+        if not limit > 0 or limit == self._declared:
+            return
+        self._declared = limit
+        self._ceiling = self._closest_rate = limit
+        self._rate = self._clamp(self.DECLARED_SHARE * limit)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every sender back for ``seconds`` (the server said its quota is used up until then)."""
+        now = self._clock()
+        if seconds > 0 and now + seconds > self._paused_until:
+            self._bound.on_pause(max(now, self._paused_until), now + seconds)
+            self._paused_since_cut += now + seconds - max(now, self._paused_until)
+            self._paused_until = self._resumed_at = now + seconds
 
     async def acquire(self) -> float:
         """Wait for the next send slot: ``1 / rate`` after the previous one and not before a pause has ended.
@@ -143,19 +193,27 @@ class AdaptiveRateLimiter:
         """
         if now - slot >= interval:
             return now
-        closest = 1.0 / self._ceiling if self._ceiling else 0.0
+        closest = 1.0 / max(self._closest_rate, self._rate) if self._closest_rate else 0.0
         return max(slot, now - interval + closest)
 
-    def on_success(self) -> None:
-        """A non-429 answer: let the rate grow with the time since the previous one."""
+    def on_success(self, sent_at: float | None = None) -> None:
+        """A non-429 answer: let the rate grow with the time since the previous one.
+
+        ``sent_at`` is what :meth:`acquire` returned for the request: it counts towards the proven sustained rate.
+        """
         now = self._clock()
         self._ok_since_cut += 1
+        if sent_at is not None:
+            self._bound.on_accepted(sent_at)
+            self._hold_to_proven_between_cuts(now)
         elapsed = min(now - self._last_growth_at, 1.0)
         self._last_growth_at = now
         if now < self._paused_until or not self._is_bottleneck(now):
             return
         if self._ceiling is None:
             self._rate *= self.SLOW_START_PER_S**elapsed
+        elif self._declared is not None:
+            self._rate = max(self._rate, self.DECLARED_SHARE * self._declared)
         else:
             target = self.TARGET * self._ceiling
             if self._rate < target:
@@ -175,8 +233,10 @@ class AdaptiveRateLimiter:
         """
         now = self._clock()
         self._throttled_since_cut += 1
-        coalesce_s = max(self.COALESCE_MIN_S, self.COALESCE_INTERVALS / self._rate)
-        if now - self._last_cut_at >= coalesce_s and now >= self._paused_until:  # (no sends during a pause)
+        if sent_at is not None:
+            self._bound.on_empty(sent_at)
+        episode = self._episode(now, sent_at)
+        if episode is not None:
             goodput = self._goodput_if_far_above(now)
             measured = self._measured_limit(sent_at)
             if measured is not None and goodput is None:
@@ -188,17 +248,81 @@ class AdaptiveRateLimiter:
                 # little above it - overshooting soon shows in a 429, undershooting would never show at all.
                 self._ceiling = goodput * self.GOODPUT_HEADROOM
                 self._rate = goodput * self.BACKOFF
+            elif self._ceiling is None and sent_at is not None and self._blind_429s < self.BLIND_429S_IN_SLOW_START:
+                # Too few sends to tell anything, still in slow start: one request that arrived on the heels of
+                # another (a new connection's setup delays the first; a bucket of one refuses the pair). Fixing a
+                # ceiling this low would hold the whole sync there: slow down, but keep looking for the limit.
+                self._blind_429s += 1
+                self._rate *= self.SLOW_START_EXIT
             else:
                 factor = self._cut_factor()
                 self._ceiling = self._rate
                 self._rate *= factor
+            self._hold_to_proven(cap=episode == "above proven")
+            self._closest_rate = self._ceiling if self._ceiling is not None else None
             self._rate = self._clamp(self._rate)
             self._last_cut_at = now
             self._ok_since_cut = self._throttled_since_cut = 0
             self._paused_since_cut = 0.0
-        if retry_after_s is not None and retry_after_s > 0 and now + retry_after_s > self._paused_until:
-            self._paused_since_cut += now + retry_after_s - max(now, self._paused_until)
-            self._paused_until = self._resumed_at = now + retry_after_s
+        if retry_after_s is not None:
+            self.pause(retry_after_s)
+
+    def _episode(self, now: float, sent_at: float | None) -> str | None:
+        """Whether a 429 starts a new overload episode (a cut): "new", "above proven", or None for one of the last
+        cut's - within max(1 s, 4 send intervals) of it, or during a pause. "above proven": it was sent after the cut
+        at a rate still above what the server has proven since (no Retry-After held the senders back); waiting out
+        the window would only collect more refusals, and a cut to the proven rate cannot cascade below it."""
+        if now < self._paused_until:
+            return None
+        proven = self._proven(now, refresh=True)
+        if proven is not None and self._rate <= proven.lower and self._declared is None:
+            return None  # slower than the server has proven to sustain: a send that arrived early (jitter), no overload
+        if now - self._last_cut_at >= max(self.COALESCE_MIN_S, self.COALESCE_INTERVALS / self._rate):
+            return "new"
+        if sent_at is None or sent_at <= self._last_cut_at:
+            return None
+        if proven is not None and self._rate > self.TARGET * self._proven_ceiling(proven):
+            return "above proven"
+        return None
+
+    def _hold_to_proven_between_cuts(self, now: float) -> None:
+        """Answers to sends made just before a cut come back after it: the bound they prove may rise above the
+        ceiling the cut set (judged early, on too few answers). The server has sustained that rate: raise to it."""
+        proven = self._proven(now)
+        if proven is None or self._ceiling is None or self._declared is not None:
+            return
+        self._ceiling = max(self._ceiling, self._proven_ceiling(proven))
+
+    def _hold_to_proven(self, *, cap: bool = False) -> None:
+        """After a cut: keep the ceiling at or above the proven sustained rate (at the declared rate, if any) and the
+        rate at no less than ``MEASURED_BACKOFF`` x the proven rate. ``cap``: the rate was refused while above what
+        is proven: put the ceiling where the proven rate says (``_proven_ceiling``) and the rate at its target."""
+        if self._declared is not None:
+            self._ceiling = min(self._ceiling or self._declared, self._declared)
+            return
+        proven = self._proven(self._clock(), refresh=True)
+        if proven is None or self._ceiling is None:
+            return
+        self._ceiling = max(self._ceiling, proven.lower)
+        if cap:
+            self._ceiling = min(self._ceiling, self._proven_ceiling(proven))
+            self._rate = min(self._rate, self.TARGET * self._ceiling)
+        self._rate = max(self._rate, self.MEASURED_BACKOFF * proven.lower)
+
+    def _proven_ceiling(self, proven: ProvenRate) -> float:
+        """Where to look for the limit given what is proven: ``PROVEN_HEADROOM`` above the proven rate when that is
+        tight, further (``UNCERTAIN_SHARE`` of the way to the upper bound, at most ``UNCERTAIN_HEADROOM`` x) when
+        pauses leave it loose - or the sync would settle under the limit with nothing to tell it so."""
+        reach = min(proven.lower + self.UNCERTAIN_SHARE * (proven.upper - proven.lower),
+                    self.UNCERTAIN_HEADROOM * proven.lower)
+        return max(self.PROVEN_HEADROOM * proven.lower, reach)
+
+    def _proven(self, now: float, *, refresh: bool = False) -> ProvenRate | None:
+        """The proven sustained rate, recomputed at most every ``PROVEN_REFRESH_S`` unless ``refresh``."""
+        if refresh or now - self._proven_at >= self.PROVEN_REFRESH_S:
+            self._proven_rate = self._bound.proven()
+            self._proven_at = now
+        return self._proven_rate
 
     def _measured_limit(self, sent_at: float | None) -> float | None:
         """The rate the server accepted just before it refused the request sent at ``sent_at``, or None.
@@ -256,6 +380,8 @@ class AdaptiveRateLimiter:
         return max(goodput, self._min_rate)
 
     def _clamp(self, rate: float) -> float:
+        if self._declared is not None:
+            rate = min(rate, self.DECLARED_SHARE * self._declared)
         return min(self._max_rate, max(self._min_rate, rate))
 
     def __repr__(self) -> str:

@@ -51,7 +51,8 @@ API_PATH = "/api/public/api/restapicontroller/assetmanagement/getAssetIDDetailBy
 #: Fault kinds ``fault_kinds`` may draw from; ``script_faults`` also takes "429" and "ok" (a normal answer).
 FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "hang", "malformed", "truncated", "status_false", "reset")
 _SCRIPTABLE = frozenset(FAULT_KINDS) | {"429", "ok"}
-_RETRY_AFTER_STYLES = ("seconds", "http-date", "none")
+_RETRY_AFTER_STYLES = ("seconds", "http-date", "none", "mixed")
+_RATE_LIMIT_HEADER_STYLES = ("none", "ietf", "ietf-structured", "x")
 _POLL_S = 0.05
 
 
@@ -61,12 +62,30 @@ class SimulatorConfig:
 
     ``burst`` is the token-bucket capacity; left as None it is ``max(1.0, rate_limit * 0.1)``, so at most a
     tenth of a second's worth of requests can arrive back to back before the limit bites, like the real API.
+    The bucket starts full.
+
+    ``retry_after`` is what a 429 carries: "seconds" (whole seconds, at least 1), "http-date" (a date at least a
+    second away), "none", or "mixed" - absent from about half the 429s (a seeded coin per 429), seconds on the rest.
+
+    ``rate_limit_headers`` adds the bucket's state to every answer past the gateway, 429s included, the way APIs that
+    publish their limit do (the real Innomaint API sends none; the default):
+
+    - "ietf": ``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset`` and ``RateLimit-Policy: Q;w=W``
+      (draft-ietf-httpapi-ratelimit-headers up to -07);
+    - "ietf-structured": ``RateLimit-Policy: "bucket";q=Q;w=W`` and ``RateLimit: "bucket";r=R;t=T`` (draft -08 on);
+    - "x": ``X-RateLimit-Limit`` (Q, no window: it tells no rate), ``X-RateLimit-Remaining``, ``X-RateLimit-Reset``
+      (a Unix time, as GitHub's API sends it).
+
+    The policy is the bucket's own: W = its capacity / the rate in whole seconds (at least 1), Q = the rate x W, so
+    Q / W is the sustained rate whatever the burst. Remaining is the whole tokens left; Reset is the seconds (rounded
+    up) until the next token when none is left, else until the bucket is full.
     """
 
     token: str = "sim-token"
     rate_limit: float | None = None
     burst: float | None = None
     retry_after: str = "seconds"
+    rate_limit_headers: str = "none"
     latency_ms: float = 0.0
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = FAULT_KINDS
@@ -108,6 +127,8 @@ def _config_problems(config: SimulatorConfig) -> list[str]:
         problems.append("burst must be >= 1 or None")
     if config.retry_after not in _RETRY_AFTER_STYLES:
         problems.append(f"retry_after must be one of {_RETRY_AFTER_STYLES}")
+    if config.rate_limit_headers not in _RATE_LIMIT_HEADER_STYLES:
+        problems.append(f"rate_limit_headers must be one of {_RATE_LIMIT_HEADER_STYLES}")
     if config.latency_ms < 0 or config.hang_seconds < 0:
         problems.append("latency_ms and hang_seconds must be >= 0")
     if not 0.0 <= config.fault_rate <= 1.0 or not 0.0 <= config.missing_fraction <= 1.0:
@@ -120,9 +141,15 @@ def _config_problems(config: SimulatorConfig) -> list[str]:
 
 @dataclass
 class _Admission:
-    """What the gateway decided for one request: ``wait_s`` is set when it was throttled."""
+    """What the gateway decided for one request: ``wait_s`` is set when it was throttled.
+
+    ``tokens`` is what the bucket holds after the decision and ``throttled_nth`` counts the 429s so far (the coin of
+    the "mixed" Retry-After style); both are None without a rate limit.
+    """
 
     wait_s: float | None = None
+    tokens: float | None = None
+    throttled_nth: int | None = None
 
 
 class _ServerState:
@@ -169,9 +196,10 @@ class _ServerState:
             self._refilled_at = now
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
-                return _Admission()
+                return _Admission(tokens=self._tokens)
             self.counts["throttled"] += 1
-            return _Admission(wait_s=(1.0 - self._tokens) / rate)
+            return _Admission(wait_s=(1.0 - self._tokens) / rate, tokens=self._tokens,
+                              throttled_nth=self.counts["throttled"])
 
     def _count_arrival(self, asset_id: str | None, now: float) -> None:
         self.counts["requests"] += 1
@@ -414,10 +442,15 @@ class InnomaintSimulator:
         asset_id = _serialnumber(await request.body())
         admission = self._state.admit(asset_id)
         if admission.wait_s is not None:
-            return self._too_many(admission.wait_s)
+            return self._too_many(admission.wait_s, admission)
         config = self._state.config
         if not await self._pause(config.latency_ms / 1000.0, request):
             return Response(status_code=499)
+        response = await self._respond(asset_id, request, config)
+        response.headers.update(_rate_limit_headers(config, admission.tokens))
+        return response
+
+    async def _respond(self, asset_id: str | None, request: Request, config: SimulatorConfig) -> Response:
         if not _authorized(request, config.token):
             self._state.count("unauthorized")
             return _envelope_error(401, "Unauthenticated.")
@@ -449,14 +482,19 @@ class InnomaintSimulator:
                 return self._answer(asset_id)
             return Response(status_code=499)
         if kind == "429":
-            return self._too_many(1.0)
+            return self._too_many(1.0, None)
         if kind == "reset":
             return _DroppedResponse(self._body(asset_id), media_type="application/json")
         return _fault_response(kind, self._body(asset_id))
 
-    def _too_many(self, wait_s: float) -> Response:
-        headers = {}
-        style = self._state.config.retry_after
+    def _too_many(self, wait_s: float, admission: _Admission | None) -> Response:
+        """A 429 with the configured Retry-After style; ``admission`` is None for a scripted one (no bucket state)."""
+        config = self._state.config
+        headers = _rate_limit_headers(config, admission.tokens if admission else None)
+        style = config.retry_after
+        if style == "mixed":
+            nth = admission.throttled_nth if admission and admission.throttled_nth else 0
+            style = "none" if stable_fraction(config.seed, "retry-after", nth) < 0.5 else "seconds"
         if style == "seconds":
             headers["Retry-After"] = str(max(1, math.ceil(wait_s)))
         elif style == "http-date":
@@ -496,6 +534,29 @@ class InnomaintSimulator:
             except (ValueError, TypeError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(self._state.config.public())
+
+
+def _rate_limit_headers(config: SimulatorConfig, tokens: float | None) -> dict[str, str]:
+    """The bucket's state as ``rate_limit_headers`` asks (see SimulatorConfig), or nothing."""
+    rate = config.rate_limit
+    style = config.rate_limit_headers
+    if style == "none" or rate is None or tokens is None:
+        return {}
+    capacity = config.effective_burst
+    window = max(1, round(capacity / rate))
+    quota = max(1, round(rate * window))
+    remaining = max(0, math.floor(tokens))
+    if remaining == 0:
+        reset = max(1, math.ceil((1.0 - tokens) / rate))
+    else:
+        reset = math.ceil(max(0.0, capacity - tokens) / rate)
+    if style == "ietf":
+        return {"RateLimit-Limit": str(quota), "RateLimit-Remaining": str(remaining), "RateLimit-Reset": str(reset),
+                "RateLimit-Policy": f"{quota};w={window}"}
+    if style == "ietf-structured":
+        return {"RateLimit-Policy": f'"bucket";q={quota};w={window}', "RateLimit": f'"bucket";r={remaining};t={reset}'}
+    return {"X-RateLimit-Limit": str(quota), "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(math.ceil(time.time()) + reset)}
 
 
 async def _wait_disconnect(request: Request) -> None:

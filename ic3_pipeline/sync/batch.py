@@ -55,7 +55,7 @@ class BatchReport:
     elapsed_s: float = 0.0
     initial_rate: float = 0.0  # the limiter's rate at the start (just under a learned limit, if one was known)
     final_rate: float = 0.0  # the limiter's rate at the end: what the API allowed
-    rate_limit_found: float | None = None  # the limiter's ceiling at the end (None: the API never answered 429)
+    rate_limit_found: float | None = None  # the sustained rate the limiter proved or the API declared (None: unknown)
 
     @property
     def done(self) -> int:
@@ -114,7 +114,7 @@ async def sync_assets(
             report.elapsed_s = time.monotonic() - started
             report.request_stats = client.http.stats.as_dict()
             report.final_rate = client.http.limiter.rate
-            report.rate_limit_found = client.http.limiter.ceiling
+            report.rate_limit_found = client.http.limiter.learned_limit
             report.skipped = report.due - report.done
         if state.stop_reason is not None:
             raise SystemicFailure(state.stop_reason, report, retryable=not state.auth_failed)

@@ -16,6 +16,7 @@ import pytest
 from tenacity import RetryCallState
 
 from ic3_pipeline.http_client import (
+    AdaptiveRateLimiter,
     HttpCallFailed,
     HttpPolicy,
     RequestStats,
@@ -176,7 +177,7 @@ def test_other_exceptions_from_accept_propagate_at_once(server: LoopbackServer) 
 def test_a_429_slows_the_shared_limiter(server: LoopbackServer) -> None:
     path = server.script(Step(429, headers={"Retry-After": "0"}), 200)
     _, client = call(server, lambda c: c.send("POST", path))
-    assert client.limiter.ceiling is not None
+    # (one refusal after a single send measures nothing: the rate is cut, slow start goes on without a ceiling)
     assert client.limiter.rate < FAST.initial_rate
 
 
@@ -229,6 +230,37 @@ def test_retry_after_pauses_the_other_senders_too(server: LoopbackServer) -> Non
 
     call(server, use_concurrently)
     assert server.seen(other)[0].at >= server.seen(throttled)[0].at + 1.0 - TOLERANCE_S
+
+
+# --- RateLimit-* headers ------------------------------------------------------------------------------------------
+
+
+def test_a_declared_policy_sets_the_pace(server: LoopbackServer) -> None:
+    path = server.script(Step(200, headers={"RateLimit-Policy": "100;w=5", "RateLimit-Remaining": "42"}))
+    _, client = call(server, lambda c: c.send("POST", path))
+    assert client.limiter.learned_limit == 20.0
+    assert client.limiter.rate == pytest.approx(AdaptiveRateLimiter.DECLARED_SHARE * 20.0)
+
+
+def test_a_429_without_retry_after_waits_for_the_quota_reset(server: LoopbackServer) -> None:
+    path = server.script(Step(429, headers={"RateLimit": "limit=10, remaining=0, reset=1"}), 200)
+    response, _ = call(server, lambda c: c.send("POST", path))
+    assert response.status_code == 200
+    first, retry = server.seen(path)
+    assert retry.at - first.at >= 1.0 - TOLERANCE_S
+
+
+def test_an_exhausted_quota_pauses_every_sender_until_its_reset(server: LoopbackServer) -> None:
+    """A success that says nothing remains for 1 s: the next request waits rather than be refused."""
+    last = server.script(Step(200, headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}))
+    following = server.script(200)
+
+    async def use(client: ResilientClient) -> None:
+        await client.send("POST", last)
+        await client.send("POST", following)
+
+    call(server, use)
+    assert server.seen(following)[0].at >= server.seen(last)[0].at + 1.0 - TOLERANCE_S
 
 
 def test_an_absurd_retry_after_is_capped(server: LoopbackServer) -> None:

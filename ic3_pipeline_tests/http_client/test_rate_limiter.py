@@ -325,13 +325,14 @@ def test_a_pause_restarts_the_measurement() -> None:
 
 
 def test_a_known_limit_skips_slow_start() -> None:
-    """A limit an earlier sync learned: start just under it and stay near it, instead of doubling from 10/s."""
+    """A limit an earlier sync learned: start just under it and close in on it, instead of doubling from 10/s. It is a
+    rate the API was proven to sustain (a lower bound), so the ceiling sits a little above it."""
     clock = FakeTime()
     lim = limiter(10.0, clock, known_limit=40.0)
     assert lim.rate == pytest.approx(AdaptiveRateLimiter.TARGET * 40.0)
-    assert lim.ceiling == 40.0
+    assert lim.ceiling == pytest.approx(AdaptiveRateLimiter.PROVEN_HEADROOM * 40.0)
     drive(lim, clock, 5.0)
-    assert 0.94 * 40.0 < lim.rate < 0.97 * 40.0
+    assert 0.96 * 40.0 < lim.rate < 40.0
 
 
 def test_a_late_send_catches_up_but_never_closer_than_the_limit_allows() -> None:
@@ -367,3 +368,66 @@ def test_a_429_answered_later_than_the_history_kept_falls_back_to_the_fixed_cut(
     sent_at_rate(lim, clock, 0.1)  # meanwhile others were sent, which forgets the old grants
     lim.on_throttled(None, sent_at=refused)
     assert lim.rate == pytest.approx(30.0 * AdaptiveRateLimiter.SLOW_START_EXIT)
+
+
+def test_the_learned_limit_is_what_the_server_accepted_after_its_bucket_ran_empty() -> None:
+    """Before any 429 nothing is learned; after one, the answers to what was sent since prove the sustained rate,
+    and that - not the ceiling - is what a later sync is told."""
+    clock = FakeTime()
+    lim = limiter(30.0, clock, known_limit=25.0)
+    assert lim.learned_limit is None
+    refused = clock()
+    lim.on_throttled(None, sent_at=refused)
+
+    async def run() -> None:
+        for i in range(200):  # a server that accepts 2 of every 3 sends: 2/3 of the pace
+            sent_at = await lim.acquire()
+            if i % 3 == 2:
+                lim.on_throttled(None, sent_at=sent_at)
+            else:
+                lim.on_success(sent_at)
+
+    asyncio.run(run())
+    learned = lim.learned_limit
+    assert learned is not None
+    span = clock() - refused
+    assert learned <= 200 * 2 / 3 / span * 1.02
+
+
+def test_a_429_while_slower_than_the_proven_rate_is_jitter_and_cuts_nothing() -> None:
+    """The server accepted 25/s for 6 s after its bucket ran empty: a 429 while pacing at 17/s is a send that
+    arrived early (event-loop or network jitter), not overload - it pauses, but cuts nothing."""
+    clock = FakeTime()
+    lim = limiter(10.0, clock, known_limit=18.0)
+    start = clock()
+    lim.on_throttled(None, sent_at=start)  # the bucket was empty here
+    rate = lim.rate
+    for i in range(1, 151):
+        lim.on_success(sent_at=start + i * 0.04)
+    clock.advance(6.0)
+    assert rate < lim.learned_limit <= 25.0
+    rate = lim.rate
+    lim.on_throttled(1.0, sent_at=clock())
+    assert lim.rate == rate
+
+
+def test_a_declared_limit_sets_the_pace_at_once_and_is_never_passed() -> None:
+    clock = FakeTime()
+    lim = limiter(10.0, clock)
+    lim.on_declared_limit(40.0)
+    assert lim.rate == pytest.approx(AdaptiveRateLimiter.DECLARED_SHARE * 40.0)
+    assert lim.learned_limit == 40.0
+    drive(lim, clock, 10.0)
+    assert lim.rate == pytest.approx(AdaptiveRateLimiter.DECLARED_SHARE * 40.0)
+
+
+def test_a_single_429_after_too_few_sends_keeps_slow_start() -> None:
+    """Two requests that reached the server together (a new connection delays the first) say nothing about the
+    rate: the rate is cut but no ceiling is fixed, and slow start goes on looking for the limit."""
+    clock = FakeTime()
+    lim = limiter(10.0, clock)
+    sent = grant_times(lim, clock, 2)
+    lim.on_throttled(None, sent_at=sent[-1])
+    assert lim.ceiling is None and lim.rate == pytest.approx(10.0 * AdaptiveRateLimiter.SLOW_START_EXIT)
+    drive(lim, clock, 2.0)
+    assert lim.rate > 10.0

@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
 
 from ic3_pipeline.http_client import AdaptiveRateLimiter
@@ -58,8 +59,8 @@ def test_credentials_in_the_base_url_are_never_stored(engine):
 
 
 def test_a_later_run_starts_at_the_limit_the_first_one_found(pipeline):
-    """Against an API that accepts 25 req/s, the first run starts at 50/s and is answered 429; it stores the limit
-    it measured. The second run reads it, says so in its log, starts just under it and is not answered 429 again."""
+    """Against an API that accepts 25 req/s, the first run starts at 50/s and is answered 429; it stores the rate
+    the API proved to sustain (never more than its limit). The second run reads it, says so in its log, starts just under it and is not answered 429 again."""
     pipeline.simulator.configure(rate_limit=25.0, latency_ms=20.0)
     first = pipeline.enrich()
     assert first.success
@@ -67,7 +68,9 @@ def test_a_later_run_starts_at_the_limit_the_first_one_found(pipeline):
     assert first_meta["429 answers"] > 0
     with pipeline.engine.connect() as conn:
         found = conn.execute(select(tables.cmms_sync_log.c.rate_limit_found)).scalar_one()
-    assert 0.8 * 25.0 <= found <= 1.25 * 25.0, found
+    # Never above the limit; below it by what the run could not prove: a 5-s sync with 1-s pauses, on a loaded
+    # machine, proves much less than 25/s (bench/README.md has the figures of longer syncs).
+    assert 0.25 * 25.0 <= found <= 1.02 * 25.0, found
     assert first_meta["rate limit found (req/s)"] == round(found, 2)
 
     assert first_meta["limiter rate at start (req/s)"] == 50.0  # the resource's initial rate: nothing known yet
@@ -80,3 +83,28 @@ def test_a_later_run_starts_at_the_limit_the_first_one_found(pipeline):
     assert second_meta["429 answers"] < first_meta["429 answers"]
     messages = [e.message for e in pipeline.instance.all_logs(second.run_id) if e.message]
     assert any("an earlier batch found the API accepts" in message for message in messages), messages
+
+
+RATE = 8.0
+
+
+@pytest.mark.parametrize("bucket", [1.0, RATE, 5 * RATE], ids=["bucket 1", "bucket R", "bucket 5R"])
+def test_the_learned_limit_is_the_sustained_rate_whatever_the_burst(pipeline, bucket: float) -> None:
+    """A bucket of R tokens refilled at R/s, starting full, once made a sync store R + its burst (25.0 for 20) and the
+    next start above the limit. Real simulator, real client: what is stored is at most the API's rate, close to it
+    where the bucket lets a client get close, and the next sync, starting from it, is rarely answered 429."""
+    pipeline.simulator.configure(rate_limit=RATE, burst=bucket, retry_after="mixed", latency_ms=20.0)
+    first = pipeline.enrich()
+    assert first.success and metadata_of(first)["429 answers"] > 0
+    with pipeline.engine.connect() as conn:
+        stored = conn.execute(select(tables.cmms_sync_log.c.rate_limit_found)).scalar_one()
+    assert stored is not None and stored <= 1.02 * RATE, stored
+    # Below R by what a 12-s sync could not prove: pauses (Retry-After), the sends of a loaded machine, and with a
+    # bucket of one, requests arriving a hair early (refused, the bucket stays full meanwhile).
+    assert stored >= 0.3 * RATE, stored
+
+    second = pipeline.enrich(config={"force": True})
+    meta = metadata_of(second)
+    assert second.success and meta["synced"] == len(pipeline.asset_ids)
+    assert meta["limiter rate at start (req/s)"] <= RATE
+    assert meta["429 answers"] <= 0.05 * meta["requests"], meta

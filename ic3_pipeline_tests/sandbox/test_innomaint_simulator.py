@@ -283,6 +283,50 @@ def test_429_without_retry_after(make_sim) -> None:
     assert response.status_code == 429 and "Retry-After" not in response.headers
 
 
+def test_429_retry_after_mixed_is_sometimes_absent_and_the_same_for_a_seed(make_sim) -> None:
+    """ "mixed": about half the 429s carry no Retry-After, the others whole seconds - the same ones for a seed."""
+    def styles(seed: int) -> list[str | None]:
+        sim = make_sim(rate_limit=0.1, burst=1, retry_after="mixed", seed=seed)
+        with client(sim) as http:
+            fetch(http, NASTY_IDS[0])
+            answers = [fetch(http, NASTY_IDS[0]) for _ in range(40)]
+        assert {a.status_code for a in answers} == {429}
+        return [a.headers.get("Retry-After") for a in answers]
+
+    first = styles(7)
+    assert 8 <= first.count(None) <= 32
+    assert {value for value in first if value is not None} <= {str(n) for n in range(1, 12)}
+    assert styles(7) == first
+
+
+@pytest.mark.parametrize("style", ["ietf", "ietf-structured", "x"])
+def test_rate_limit_headers_state_the_bucket_and_its_sustained_rate(make_sim, style: str) -> None:
+    """A 20/s bucket holding 100: the policy is 100 per 5 s (20/s whatever the burst); Remaining counts down."""
+    sim = make_sim(rate_limit=20, burst=100, rate_limit_headers=style)
+    with client(sim) as http:
+        first, second = fetch(http, NASTY_IDS[0]), fetch(http, NASTY_IDS[0])
+    headers = first.headers
+    if style == "ietf":
+        assert headers["RateLimit-Policy"] == "100;w=5" and headers["RateLimit-Limit"] == "100"
+        remaining = [int(r.headers["RateLimit-Remaining"]) for r in (first, second)]
+        assert 0 <= int(headers["RateLimit-Reset"]) <= 5
+    elif style == "ietf-structured":
+        assert headers["RateLimit-Policy"] == '"bucket";q=100;w=5'
+        remaining = [int(re.search(r";r=(\d+)", r.headers["RateLimit"]).group(1)) for r in (first, second)]
+    else:
+        assert headers["X-RateLimit-Limit"] == "100"
+        remaining = [int(r.headers["X-RateLimit-Remaining"]) for r in (first, second)]
+        assert 0 <= int(headers["X-RateLimit-Reset"]) - time.time() <= 6  # a Unix time
+    assert remaining[0] == 99 and remaining[1] in (98, 99)
+
+
+def test_no_rate_limit_headers_by_default(make_sim) -> None:
+    sim = make_sim(rate_limit=20)
+    with client(sim) as http:
+        response = fetch(http, NASTY_IDS[0])
+    assert not [name for name in response.headers if "ratelimit" in name.lower()]
+
+
 def test_accepted_rate_stays_within_rate_plus_burst(make_sim) -> None:
     ids, sites = register(40)
     sim = make_sim(ids, sites, rate_limit=20, burst=5)
