@@ -8,12 +8,16 @@ export IC3_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/tes
 
 .PHONY: install demo test bench bench-quick ui clean
 
-# uv installs the ~150 packages Dagster brings in seconds; plain pip is the fallback.
+# uv installs the ~150 packages Dagster brings in seconds; plain pip is the fallback. --compile-bytecode writes every
+# module's bytecode now (uv writes none by default): without it each `ic3` command, the UI's processes and every run
+# compiled Dagster from source, several seconds each, until Python got to write its caches (never, with
+# PYTHONDONTWRITEBYTECODE set). The project's own package is compiled too (an editable install is not).
 $(BIN)/ic3: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv \
-	  && $(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]' \
+	  && $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev]' \
 	  || $(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m compileall -q ic3_pipeline >/dev/null
 	@touch $@
 
 install: $(BIN)/ic3

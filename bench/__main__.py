@@ -20,6 +20,7 @@ PARTS = {
     "databases": "the same on SQLite and PostgreSQL at 30k assets",
     "register_import": "register import vs an openpyxl parse, with re-import",
     "redesign": "old release (f7c3f43) vs the new engine: whole sync through Dagster, write path",
+    "cli_startup": "ic3 --help and ic3 status start-up vs python -c pass, with and without bytecode",
 }
 
 
