@@ -51,7 +51,7 @@ DEMO_REGISTER := $(or $(IC3_DATA_DIR),data)/demo/register.xlsx
 port_open = $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', $(1)), 1)" 2>/dev/null
 ui_up = $(BIN)/python -c "import urllib.request as r; r.urlopen('http://127.0.0.1:$(UI_PORT)/server_info', timeout=2)" 2>/dev/null
 ui: install
-	@$(BIN)/python -c "from ic3_pipeline.runs import prepare_dagster_home; prepare_dagster_home()"
+	@$(BIN)/python -c "from ic3_pipeline.dagster_home import prepare_dagster_home; prepare_dagster_home()"
 	@sim=; ready=; trap 'kill $$sim $$ready 2>/dev/null; wait 2>/dev/null' EXIT; trap 'exit 130' INT TERM; \
 	if $(call port_open,$(UI_PORT)); then \
 	  echo "Port $(UI_PORT) is taken (another make ui?): stop it, or run make ui UI_PORT=3001" >&2; exit 1; \

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from ic3_pipeline.cli import main
-from ic3_pipeline.runs import PROJECT_ROOT
+from ic3_pipeline.warehouse.engine import PROJECT_ROOT
 from ic3_pipeline_tests.conftest import postgres_base_url, postgres_unavailable_reason
 
 
@@ -35,7 +35,7 @@ def dagster_database():
 def test_import_run_recorded_in_postgres_storage(tmp_path, monkeypatch, dagster_database, sample_register, postgres_url):
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.postgres.yaml", home / "dagster.yaml")
+    shutil.copyfile(PROJECT_ROOT / "instance" / "dagster.postgres.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     for part, value in {
         "HOST": dagster_database.host or "127.0.0.1",
