@@ -10,7 +10,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dagster import (
     AssetCheckSpec,
@@ -162,6 +162,8 @@ def run_batch(
         reason = f"Database error, batch stopped: {database_error_line(stopped.error)}"
         partial = _record_stopped_batch(context, engine, batch, partition_keys, due, stopped, started_at, base_url)
         raise Failure(description=reason, metadata=batch_figures(partial, where) if partial else None) from None
+    except DBAPIError as error:  # before any asset was written (the batch had not started)
+        raise Failure(description=f"Database error, batch stopped: {database_error_line(error)}") from None
     record_batch(engine, batch, partition_keys, report, started_at, api_base_url=base_url)
     context.log.info(_summary_line(report))
     return BatchRun(report, due)
@@ -193,7 +195,7 @@ class DatabaseStopped(Exception):
 
 def _record_stopped_batch(
     context: OpExecutionContext, engine: Engine, batch: SyncContext, partition_keys: Sequence[str] | None,
-    due: list[str], stopped: DatabaseStopped, started_at, base_url: str | None,
+    due: list[str], stopped: DatabaseStopped, started_at: datetime, base_url: str | None,
 ) -> BatchReport | None:
     """Record a batch the database stopped, with what it wrote before (``ic3_sync_log``, committed per asset), so
     ``ic3 sync`` and ``ic3 status`` can tell the attempt and its work from the retry's. The database may still be

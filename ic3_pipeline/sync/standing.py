@@ -2,7 +2,8 @@
 
 A run sees only the assets that were due, and a one-asset run or a backfill with nothing due sees almost none: a
 check or a partition's metadata built from the run alone would say "0 failed, 0 not found" while the database still
-records failures and 404s. These queries answer for whole partitions, whatever ran last.
+records failures and 404s. These queries answer for whole partitions, whatever ran last — and, for a batch the
+database stopped midway, what it had written (``ic3_sync_log``).
 """
 
 from __future__ import annotations

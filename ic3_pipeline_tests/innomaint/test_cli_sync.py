@@ -152,16 +152,16 @@ def test_a_step_retried_after_the_database_dropped_its_connection_is_summed_over
             synced = select(func.count()).where(tables.asset_master.c.last_sync_status == "success")
             while conn.execute(synced).scalar_one() < 30 and time.monotonic() < deadline:
                 time.sleep(0.02)
-            while not terminated and time.monotonic() < deadline:  # a connection inside a transaction: it fails
-                # pg_terminate_backend in the select list: it runs only for the rows the WHERE kept (in a WHERE
-                # clause PostgreSQL may call it before the other conditions, on anyone's connection)
-                mine = conn.execute(text(
-                    "SELECT pid FROM pg_stat_activity WHERE application_name = :name AND state <> 'idle' "
-                    "AND pid <> pg_backend_pid()"), {"name": name}).scalars().all()
-                for pid in mine:
-                    if conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar():
-                        terminated.append(pid)
-                time.sleep(0.002)
+            with admin.begin() as lock:  # the writer's next group waits on this lock, inside its transaction
+                lock.execute(text("LOCK TABLE cmms_sync_state IN EXCLUSIVE MODE"))
+                while not terminated and time.monotonic() < deadline:
+                    waiting = conn.execute(text(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = :name AND wait_event_type = 'Lock' "
+                        "AND pid <> pg_backend_pid()"), {"name": name}).scalars().all()
+                    for pid in waiting:  # terminated by pid: never anyone else's connection
+                        if conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar():
+                            terminated.append(pid)
+                    time.sleep(0.01)
 
     killer = threading.Thread(target=terminate_one_writer, daemon=True)
     killer.start()
