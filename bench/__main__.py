@@ -23,6 +23,7 @@ PARTS = {
     "maximo_simulator": "the Maximo simulator serving full paged reads vs a bare server sending the same bytes",
     "write_path": "issue 15: write path of release, before and this tree side by side; re-parse",
     "maximo_sync": "Maximo: paged full sync vs sequential nextPage, incremental after 1 % changed, RSS at 10k/100k",
+    "cli_startup": "ic3 --help and ic3 status start-up vs python -c pass, with and without bytecode",
 }
 
 

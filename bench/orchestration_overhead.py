@@ -97,7 +97,7 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
 def measure_dagster(register: Path, tmp: Path) -> dict:
     home = tmp / "dagster_home"
     home.mkdir()
-    shutil.copyfile(PROJECT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(PROJECT / "instance" / "dagster.yaml", home / "dagster.yaml")
     database = f"sqlite:///{tmp}/dagster_side.sqlite"
     token = secrets.token_urlsafe(16)
     env = {**os.environ, "DAGSTER_HOME": str(home), "IC3_DATABASE_URL": database, "IC3_DATA_DIR": str(tmp / "data"),

@@ -8,38 +8,26 @@ executor), which keeps the ~2 s a run costs on this machine from multiplying.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-from ic3_pipeline.warehouse.engine import PROJECT_ROOT
+from ic3_pipeline.dagster_home import DEFAULT_DAGSTER_HOME, INSTANCE_TEMPLATE, prepare_dagster_home
+
+__all__ = ["DEFAULT_DAGSTER_HOME", "INSTANCE_TEMPLATE", "RunOutcome", "get_instance", "prepare_dagster_home",
+           "reap_dead_runs", "run_job"]
 
 DEFINITIONS_MODULE = "ic3_pipeline.definitions"
-DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
-INSTANCE_TEMPLATE = PROJECT_ROOT / "dagster.yaml"
 HOST_TAG, PID_TAG = "ic3/host", "ic3/pid"
 # Runs `ic3` executes in its own process have no code server to re-launch them from; saying so keeps Dagster from
 # tagging a reaped one "will retry" and its daemon from trying. The next `ic3` command resumes them instead.
 NOT_RELAUNCHABLE = {"dagster/max_retries": "0"}
 # The CLI prints its own summary; the run's full event stream is in the UI (and in `dagster` logs), not the terminal.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-
-
-def prepare_dagster_home() -> Path:
-    """Make sure ``DAGSTER_HOME`` names a folder with a ``dagster.yaml`` (the project's, when it has none)."""
-    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if INSTANCE_TEMPLATE.is_file() and (not config.exists() or home == DEFAULT_DAGSTER_HOME.resolve()):
-        shutil.copyfile(INSTANCE_TEMPLATE, config)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
 
 
 def get_instance() -> DagsterInstance:

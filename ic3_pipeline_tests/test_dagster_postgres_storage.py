@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from ic3_pipeline.cli import main
-from ic3_pipeline.runs import PROJECT_ROOT
+from ic3_pipeline.warehouse.engine import PROJECT_ROOT
 from ic3_pipeline_tests.conftest import postgres_base_url, postgres_unavailable_reason
 
 

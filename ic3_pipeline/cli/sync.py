@@ -10,7 +10,7 @@ import click
 from dagster import DagsterInstance
 from sqlalchemy import Engine, select
 
-from ic3_pipeline.cli.launch import BatchFigures, NothingToSync, SyncTotals, launch_ranges
+from ic3_pipeline.cli.launch import Attempt, BatchFigures, NothingToSync, SyncTotals, launch_ranges
 from ic3_pipeline.cli.scopes import find_source
 from ic3_pipeline.cli.collections import CollectionSyncRequest, run_collection_sync
 from ic3_pipeline.components.catalog import configured
@@ -132,7 +132,8 @@ def _sync_source(spec: SourceSpec, request: SyncRequest, engine: Engine, instanc
         ranges,
         run_config=spec.enrich_run_config(**config),
         tags={"ic3/trigger": "cli", "ic3/source": spec.source},
-        on_run_done=lambda index, outcome, figures: _echo_run(index, count, outcome, figures),
+        on_run_done=lambda index, outcome, figures, attempts, reasons: _echo_run(
+            index, count, outcome, figures, attempts, reasons),
     )
     _echo_totals(totals, retry_hint=f"ic3 sync {spec.source} --all")
     if before is not None:
@@ -201,7 +202,8 @@ def asset_snapshot(engine: Engine, asset_id: str) -> dict[str, object]:
     return snapshot
 
 
-def _echo_run(index: int, count: int, outcome: RunOutcome, figures: BatchFigures) -> None:
+def _echo_run(index: int, count: int, outcome: RunOutcome, figures: BatchFigures, attempts: list[Attempt],
+              retried: list[str]) -> None:
     state = "ok" if outcome.success else "FAILED"
     shown = (
         f"synced {figures.synced}/{figures.due}, failed {figures.failed}, not found {figures.not_found}, "
@@ -209,14 +211,35 @@ def _echo_run(index: int, count: int, outcome: RunOutcome, figures: BatchFigures
         if figures.batches else ""
     )
     click.echo(f"  run {index}/{count} {outcome.run_id[:8]} {state}  {shown}".rstrip())
+    if retried:
+        for number, attempt in enumerate(attempts, start=1):
+            click.echo(f"    attempt {number}: {_attempt_line(attempt)}")
+        unrecorded = len(retried) + 1 - len(attempts)
+        if unrecorded > 0:
+            click.echo(f"    ({unrecorded} attempt(s) stopped before the database could record them; what they "
+                       "wrote is counted above)")
     if not outcome.success:
         click.echo(f"    {outcome.failure}", err=True)
 
 
+def _attempt_line(attempt: Attempt) -> str:
+    done = (f"synced {attempt.synced}, failed {attempt.failed}, not found {attempt.not_found} of {attempt.due} due, "
+            f"{attempt.requests} requests")
+    if attempt.stopped_by:
+        return f"{done}; stopped: {attempt.stopped_by.splitlines()[0]}; retried (what it wrote is kept)"
+    return f"{done}; {'stopped' if attempt.status == 'failed' else 'finished'}"
+
+
 def _echo_totals(totals: SyncTotals, *, retry_hint: str) -> None:
-    """One line for the whole command; a failed run (a systemic fault) makes it "Stopped", naming why."""
+    """One line for the whole command, over every attempt of every run; a failed run (a systemic fault) makes it
+    "Stopped", naming why; a step retried after a fault is named with its fault."""
     figures = (f"{totals.synced} synced, {totals.failed} failed, {totals.not_found} not found of {totals.due} due; "
                f"{totals.requests} requests, {totals.throttled} answered 429")
+    if totals.retried:
+        reasons = list(dict.fromkeys(reason.splitlines()[0] for reason in totals.retried))
+        many = len(totals.retried) > 1
+        figures += (f"; {len(totals.retried)} attempt{'s' if many else ''} stopped by a fault and "
+                    f"{'were' if many else 'was'} retried ({'; '.join(reasons)})")
     if totals.failed_runs:
         reasons = list(dict.fromkeys(reason.splitlines()[0] for _, reason in totals.failed_runs))
         runs = f"{len(totals.failed_runs)} run{'s' if len(totals.failed_runs) > 1 else ''} failed"

@@ -20,7 +20,9 @@ from dagster import (
 from pydantic import Field
 
 from ic3_pipeline.components.source import SourceSpec
-from ic3_pipeline.components.sync_step import EnrichmentConfig, run_batch, run_metadata
+from ic3_pipeline.components.run_metadata import batch_figures, per_site
+from ic3_pipeline.components.sync_step import EnrichmentConfig, run_batch, unpartitioned_metadata
+from ic3_pipeline.sync.standing import site_assets
 from ic3_pipeline.sync.due import partition_keys_of
 from ic3_pipeline.sync.reparse import ReparseReport, reparse_assets
 
@@ -75,11 +77,13 @@ def _one_asset_job(spec: SourceSpec) -> JobDefinition:
         if partitioned and spec.partitioning.scope is not None and key not in spec.partitioning.scope:
             raise Failure(f"Asset {config.asset_id!r} is at site {key!r}, which source {spec.source!r} does not "
                           "cover (its partitions in defs.yaml).", allow_retries=False)
-        report = run_batch(context, spec, engine, getattr(context.resources, spec.resource_key),
-                           [key] if partitioned else None, EnrichmentConfig(force=True, asset_ids=[config.asset_id]))
+        run = run_batch(context, spec, engine, getattr(context.resources, spec.resource_key),
+                        [key] if partitioned else None, EnrichmentConfig(force=True, asset_ids=[config.asset_id]))
+        report = run.report
         partition = key if partitioned else None
-        context.log_event(AssetMaterialization(asset_key=tables[0], partition=partition,
-                                               metadata=run_metadata(report, key)))
+        metadata = ({**per_site(run, site_assets(engine, spec.source, [key]), [key])[key],
+                     **batch_figures(report, key)} if partitioned else unpartitioned_metadata(run, key))
+        context.log_event(AssetMaterialization(asset_key=tables[0], partition=partition, metadata=metadata))
         if report.synced:
             for asset_key in tables[1:]:
                 context.log_event(AssetMaterialization(asset_key=asset_key, partition=partition))

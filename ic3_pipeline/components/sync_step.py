@@ -10,11 +10,9 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
@@ -25,7 +23,6 @@ from dagster import (
     Failure,
     Jitter,
     MaterializeResult,
-    MetadataValue,
     OpExecutionContext,
     RetryPolicy,
     multi_asset,
@@ -34,14 +31,16 @@ from pydantic import Field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from ic3_pipeline.components.checks import known_assets_result, sync_errors_result
 from ic3_pipeline.components.resource import CmmsApiResource
+from ic3_pipeline.components.run_metadata import BatchRun, batch_figures, own_figures, per_site
 from ic3_pipeline.components.source import SourceSpec
 from ic3_pipeline.http_client import AdaptiveRateLimiter
-from ic3_pipeline.markdown import markdown_table
 from ic3_pipeline.sync.attempts import SyncContext
 from ic3_pipeline.sync.batch import BatchReport, SystemicFailure, sync_assets
 from ic3_pipeline.sync.due import due_asset_ids
 from ic3_pipeline.sync.partitions import describe_partitions
+from ic3_pipeline.sync.standing import batch_outcomes, site_assets
 from ic3_pipeline.sync.sync_log import learned_rate_limit, record_batch
 from ic3_pipeline.warehouse import database_error_line
 from ic3_pipeline.warehouse.dagster_metadata import definition_metadata, table_metadata
@@ -50,7 +49,6 @@ from ic3_pipeline.warehouse.times import utc_now
 
 progress_log = logging.getLogger("ic3_pipeline.progress")
 
-MAX_FAILURES_SHOWN = 50
 OWNERS = ["team:maintenance-data"]
 REGISTER_ASSET = "asset_register"
 
@@ -89,13 +87,14 @@ def build_sync_step(spec: SourceSpec) -> AssetsDefinition:
             AssetCheckSpec(
                 spec.sync_errors_check,
                 asset=details,
-                description="No asset of the run failed to sync (after retries). Fails naming each id and its reason.",
+                description="No asset of the source's sites has a failed last sync (after retries), as the database "
+                "records it after each run. Fails naming each id, its site and reason.",
             ),
             AssetCheckSpec(
                 spec.known_assets_check,
                 asset=details,
-                description=f"Every asset of the run exists in {connector.display_name} (HTTP 404 means the register "
-                "lists an id the CMMS does not know).",
+                description=f"Every asset of the source's sites exists in {connector.display_name}, as the database "
+                "records it after each run (HTTP 404 means the register lists an id the CMMS does not know).",
             ),
         ],
         partitions_def=partitions_def,
@@ -113,8 +112,8 @@ def build_sync_step(spec: SourceSpec) -> AssetsDefinition:
         warehouse: WarehouseResource = context.resources.warehouse
         engine = warehouse.engine()
         keys = list(context.partition_keys) if partitions_def else None
-        report = run_batch(context, spec, engine, getattr(context.resources, spec.resource_key), keys, config)
-        yield from _results(spec, engine, report, describe_partitions(keys))
+        run = run_batch(context, spec, engine, getattr(context.resources, spec.resource_key), keys, config)
+        yield from _results(context, spec, engine, run, keys)
 
     return sync_step
 
@@ -126,7 +125,7 @@ def run_batch(
     api: CmmsApiResource,
     partition_keys: Sequence[str] | None,
     config: EnrichmentConfig,
-) -> BatchReport:
+) -> BatchRun:
     """Fetch and store what is due in ``partition_keys``; a systemic fault becomes a Dagster ``Failure``."""
     started_at = utc_now()
     connector = spec.connector
@@ -156,14 +155,18 @@ def run_batch(
         record_batch(engine, batch, partition_keys, failure.report, started_at, api_base_url=base_url, status="failed")
         raise Failure(
             description=str(failure),
-            metadata={"partitions": where, **_figures(failure.report)},
+            metadata=batch_figures(failure.report, where),
             allow_retries=failure.retryable,
         ) from None
-    except DBAPIError as error:
+    except DatabaseStopped as stopped:
+        reason = f"Database error, batch stopped: {database_error_line(stopped.error)}"
+        partial = _record_stopped_batch(context, engine, batch, partition_keys, due, stopped, started_at, base_url)
+        raise Failure(description=reason, metadata=batch_figures(partial, where) if partial else None) from None
+    except DBAPIError as error:  # before any asset was written (the batch had not started)
         raise Failure(description=f"Database error, batch stopped: {database_error_line(error)}") from None
     record_batch(engine, batch, partition_keys, report, started_at, api_base_url=base_url)
     context.log.info(_summary_line(report))
-    return report
+    return BatchRun(report, due)
 
 
 async def _sync(
@@ -176,7 +179,37 @@ async def _sync(
         progress_log.info("    " + line)  # the terminal of `ic3 sync`; the UI has the event log
 
     async with api.client(known_limit=known_limit) as client:
-        return await sync_assets(client, spec.connector, engine, due, context=batch, progress=progress)
+        try:
+            return await sync_assets(client, spec.connector, engine, due, context=batch, progress=progress)
+        except DBAPIError as error:
+            raise DatabaseStopped(error, client.http.stats.as_dict()) from error
+
+
+class DatabaseStopped(Exception):
+    """The database failed mid-batch; what the batch had sent so far, for the record of the stopped batch."""
+
+    def __init__(self, error: DBAPIError, request_stats: dict[str, int]) -> None:
+        super().__init__(str(error))
+        self.error, self.request_stats = error, request_stats
+
+
+def _record_stopped_batch(
+    context: OpExecutionContext, engine: Engine, batch: SyncContext, partition_keys: Sequence[str] | None,
+    due: list[str], stopped: DatabaseStopped, started_at: datetime, base_url: str | None,
+) -> BatchReport | None:
+    """Record a batch the database stopped, with what it wrote before (``ic3_sync_log``, committed per asset), so
+    ``ic3 sync`` and ``ic3 status`` can tell the attempt and its work from the retry's. The database may still be
+    down: then the batch goes unrecorded, and the run's log says so."""
+    try:
+        outcomes = batch_outcomes(engine, batch.batch_id)
+        report = BatchReport(due=len(due), synced=outcomes["success"], failed=outcomes["error"],
+                             not_found=outcomes["not_found"], request_stats=stopped.request_stats)
+        report.skipped = report.due - report.done
+        record_batch(engine, batch, partition_keys, report, started_at, api_base_url=base_url, status="failed")
+    except DBAPIError as error:
+        context.log.warning(f"Could not record the stopped batch in cmms_sync_log: {database_error_line(error)}")
+        return None
+    return report
 
 
 def _summary_line(report: BatchReport) -> str:
@@ -188,72 +221,31 @@ def _summary_line(report: BatchReport) -> str:
     )
 
 
-def _figures(report: BatchReport) -> dict[str, object]:
-    stats = report.request_stats
-    return {
-        "assets due": report.due,
-        "synced": report.synced,
-        "failed": report.failed,
-        "not found": report.not_found,
-        "skipped": report.skipped,
-        "requests": stats.get("requests", 0),
-        "429 answers": stats.get("throttled", 0),
-        "retries": stats.get("retries", 0),
-        "elapsed s": round(report.elapsed_s, 2),
-        "requests per s": round(report.requests_per_s, 2),
-        "synced per s": round(report.synced_per_s, 2),
-        "limiter rate at start (req/s)": round(report.initial_rate, 2),
-        "limiter rate at end (req/s)": round(report.final_rate, 2),
-        "rate limit found (req/s)": round(report.rate_limit_found, 2) if report.rate_limit_found else "none (no 429)",
-    }
+def unpartitioned_metadata(run: BatchRun, where: str) -> dict[str, object]:
+    """The materialization of a run that covers no partitions (an unpartitioned source): its own figures are the
+    batch's."""
+    return {**own_figures(len(run.due), run.report.failures, run.report.warnings), **batch_figures(run.report, where)}
 
 
-FAILURE_COLUMNS = ("asset id", "status", "http", "attempts", "reason")
-
-
-def _failure_row(outcome) -> dict[str, object]:
-    return {"asset id": outcome.asset_id, "status": outcome.status, "http": outcome.http_status,
-            "attempts": outcome.attempts, "reason": outcome.error}
-
-
-def run_metadata(report: BatchReport, where: str) -> dict[str, object]:
-    """What a person reads at a glance on a materialization: the figures and the failed ids with reasons."""
-    failures = [_failure_row(f) for f in report.failures]
-    return {
-        "partitions": where,
-        **_figures(report),
-        "failed and not-found ids": MetadataValue.md(markdown_table(failures[:MAX_FAILURES_SHOWN], FAILURE_COLUMNS)),
-        "values stored as NULL": len(report.warnings),
-        "unreadable optional values": MetadataValue.md(
-            markdown_table(
-                [{"asset id": a, "value": w} for a, w in report.warnings[:MAX_FAILURES_SHOWN]], ("asset id", "value")
-            )
-        ),
-    }
-
-
-def _results(spec: SourceSpec, engine: Engine, report: BatchReport, where: str) -> Iterator:
-    failures = [_failure_row(f) for f in report.failures]
-    errors = [f for f in failures if f["status"] == "error"]
-    missing = [f for f in failures if f["status"] == "not_found"]
-    details = spec.details_key
+def _results(context: AssetExecutionContext, spec: SourceSpec, engine: Engine, run: BatchRun,
+             keys: Sequence[str] | None) -> Iterator:
+    """One materialization per table (Dagster gives each partition of the run its own), each partition's metadata
+    its own assets; then the checks, judged on the source's state in the database."""
+    where = describe_partitions(keys)
+    tables = spec.connector.tables
+    sites = per_site(run, site_assets(engine, spec.source, keys), keys) if keys is not None else None
     with engine.connect() as conn:
-        for index, table in enumerate(spec.connector.tables):
-            extra = run_metadata(report, where) if index == 0 else {"rows written": table.rows_per_asset * report.synced}
-            yield MaterializeResult(asset_key=spec.key(table.name), metadata={**extra, **table_metadata(conn, table.table)})
-    yield AssetCheckResult(
-        check_name=spec.sync_errors_check,
-        asset_key=details,
-        passed=not errors,
-        description=f"{len(errors)} assets failed to sync" if errors else None,
-        metadata={"failed": len(errors),
-                  "failed ids": MetadataValue.md(markdown_table(errors[:MAX_FAILURES_SHOWN], FAILURE_COLUMNS))},
-    )
-    yield AssetCheckResult(
-        check_name=spec.known_assets_check,
-        asset_key=details,
-        passed=not missing,
-        severity=AssetCheckSeverity.WARN,
-        metadata={"not found": len(missing),
-                  "ids": MetadataValue.md(markdown_table(missing[:MAX_FAILURES_SHOWN], FAILURE_COLUMNS[:2]))},
-    )
+        for index, table in enumerate(tables):
+            asset_key = spec.key(table.name)
+            if sites is None:
+                extra = (unpartitioned_metadata(run, where) if index == 0
+                         else {"rows written": table.rows_per_asset * run.report.synced})
+            else:
+                for key, figures in sites.items():
+                    own = figures if index == 0 else {"rows written": table.rows_per_asset * figures["synced"]}
+                    context.add_asset_metadata(own, asset_key=asset_key, partition_key=key)
+                extra = (batch_figures(run.report, where) if index == 0
+                         else {"batch rows written": table.rows_per_asset * run.report.synced})
+            yield MaterializeResult(asset_key=asset_key, metadata={**extra, **table_metadata(conn, table.table)})
+    yield sync_errors_result(spec, engine, keys)
+    yield known_assets_result(spec, engine, keys)

@@ -41,8 +41,18 @@ def convert(column: RegisterColumn, value: object) -> object:
     if column.max_length and len(text) > column.max_length:
         raise CellError(f"is {len(text)} characters long; at most {column.max_length} fit")
     if column.name == "criticality":
-        return _CRITICALITY.get(text.casefold(), text)
+        return _criticality(text)
     return text
+
+
+def _criticality(text: str) -> str:
+    """The allowed value in its stored spelling, whatever the case; anything else refuses the file, like any other
+    bad cell: a criticality no report or filter knows is a typo to fix in the register, not a value to keep."""
+    try:
+        return _CRITICALITY[text.casefold()]
+    except KeyError:
+        allowed = ", ".join(ALLOWED_CRITICALITY[:-1]) + f" or {ALLOWED_CRITICALITY[-1]}"
+        raise CellError(f"{text!r} is not a criticality ({allowed}, any case)") from None
 
 
 def _to_text(value: object) -> str:

@@ -51,7 +51,8 @@ def assets_have_site(warehouse: WarehouseResource) -> AssetCheckResult:
 @asset_check(
     asset="asset_register",
     name="criticality_allowed",
-    description=f"Criticality is one of {', '.join(ALLOWED_CRITICALITY)} (or not set).",
+    description=f"Criticality is one of {', '.join(ALLOWED_CRITICALITY)} (or not set). The import refuses any other "
+    "value; this check catches those written another way (an earlier release, a CMMS sync, a hand edit).",
 )
 def criticality_allowed(warehouse: WarehouseResource) -> AssetCheckResult:
     query = (

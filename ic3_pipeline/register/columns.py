@@ -63,8 +63,9 @@ REGISTER_COLUMNS: tuple[RegisterColumn, ...] = (
 
 REQUIRED_COLUMNS = tuple(column for column in REGISTER_COLUMNS if column.required)
 
-# Criticality values are stored in this spelling whatever case the register uses; anything else is kept as written
-# and flagged by the criticality asset check.
+# Criticality values are stored in this spelling whatever case the register uses; anything else refuses the file at
+# import (naming sheet, row and column). The criticality check still watches the column for values that did not come
+# through this import (a release before this one, a CMMS sync that writes it, a hand edit).
 ALLOWED_CRITICALITY = ("Critical", "High", "Medium", "Low")
 
 _SEPARATORS = re.compile(r"[\s_\-]+")

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import click
 
-from ic3_pipeline.register.jobs import IMPORT_JOB
 from ic3_pipeline.register.problems import RegisterRejected
 from ic3_pipeline.register.validation import validate
 from ic3_pipeline.register.workbook import open_register
-from ic3_pipeline.runs import get_instance, run_job
 
 SUMMARY_LABELS = ("rows read", "inserted", "updated", "unchanged", "blank rows skipped", "sites", "new site partitions",
                   "missing from register")
@@ -18,6 +16,10 @@ SUMMARY_LABELS = ("rows read", "inserted", "updated", "unchanged", "blank rows s
 
 def import_register_file(path: Path, sheet: str | None = None) -> int:
     """Run the import job on ``path``; print the counts or the problems; return the exit status."""
+    # Dagster is imported here, not above: `ic3 simulate` (make ui starts it) reads a register's sites and needs none.
+    from ic3_pipeline.register.jobs import IMPORT_JOB
+    from ic3_pipeline.runs import get_instance, run_job
+
     config = {"path": str(path.resolve())}
     if sheet:
         config["sheet"] = sheet

@@ -9,7 +9,7 @@ from ic3_pipeline.markdown import markdown_table
 from ic3_pipeline.status.queries import SyncStatus, sync_status
 from ic3_pipeline.warehouse.resource import WarehouseResource, warehouse_kind
 
-BATCH_COLUMNS = ("started_at", "source", "status", "partition_key", "assets_due", "assets_synced", "assets_failed",
+BATCH_COLUMNS = ("started_at", "source", "status", "partitions", "assets_due", "assets_synced", "assets_failed",
                  "assets_not_found", "requests", "throttled", "duration_ms")
 STATUS_TAG = {"ic3/role": "sync_status"}  # what the refresh job and the automation sensor select
 

@@ -67,7 +67,9 @@ def sync_status(
         func.max(s.latest_sync),
     )
     recent = select(
-        batches.c.batch_id, batches.c.source, batches.c.partition_key, batches.c.status, batches.c.assets_due,
+        # cmms_sync_log.partition_key holds the batch's sites as a label ("Ahmedabad … Pune (60 sites)"), not a key
+        batches.c.batch_id, batches.c.source, batches.c.partition_key.label("partitions"), batches.c.status,
+        batches.c.assets_due,
         batches.c.assets_synced, batches.c.assets_failed, batches.c.assets_not_found, batches.c.requests,
         batches.c.throttled, batches.c.duration_ms, batches.c.started_at, batches.c.finished_at,
     ).order_by(batches.c.started_at.desc(), batches.c.id.desc()).limit(last)

@@ -25,6 +25,6 @@ def format_status(status: SyncStatus, where: str, *, batches: bool = True) -> st
                 f"    {started}  {batch['source']:<12} {batch['status']:<8} synced {batch['assets_synced']}/"
                 f"{batch['assets_due']}, failed {batch['assets_failed']}, not found {batch['assets_not_found']}, "
                 f"{batch['requests']} requests, {batch['throttled']} × 429, {batch['duration_ms'] / 1000:.1f} s  "
-                f"[{batch['partition_key']}]"
+                f"[{batch['partitions']}]"
             )
     return "\n".join(lines)

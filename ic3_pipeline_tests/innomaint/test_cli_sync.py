@@ -1,13 +1,20 @@
 """`ic3 sync`: batched runs on DAGSTER_HOME, a summary, and an exit status that says whether assets failed."""
 
+import threading
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from dagster import DagsterInstance
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from ic3_pipeline.cli import main
+from ic3_pipeline.warehouse import tables
 from ic3_pipeline_tests.innomaint.conftest import TOKEN
+from ic3_pipeline_tests.reliability.conftest import assert_exact
 
 
 @pytest.fixture
@@ -123,3 +130,53 @@ def test_a_refused_token_is_said_plainly_not_summed_as_nothing_due(pipeline, cli
     assert "0 of 0 due" not in result.output and "of 0 due" not in result.output
     assert (f"Stopped: 0 synced, 0 failed, 0 not found of {n} due; 1 requests, 0 answered 429; 1 run failed: "
             "Innomaint refused the API token (HTTP 401)") in result.output
+
+
+def test_a_step_retried_after_the_database_dropped_its_connection_is_summed_over_both_attempts(
+        pipeline, cli_env, monkeypatch):
+    """PostgreSQL terminates the writer's connection mid-transaction: the step fails, Dagster retries it, and the
+    summary counts what both attempts did and names the fault and the retry (it used to print only the retry's
+    figures: `Done: 329 synced … of 337 due` for a 400-asset register)."""
+    if not pipeline.db_url.startswith("postgresql"):
+        pytest.skip("terminating a server connection is a PostgreSQL fault")
+    name = f"ic3_retry_{uuid.uuid4().hex[:8]}"  # only this test's connections are terminated, not other tests'
+    url = make_url(pipeline.db_url).update_query_dict({"application_name": name}).render_as_string(hide_password=False)
+    monkeypatch.setenv("IC3_DATABASE_URL", url)
+    pipeline.simulator.configure(latency_ms=40.0, rate_limit=20.0)  # ~6 s of writes to catch one inside
+    admin = create_engine(pipeline.db_url)
+    terminated: list[int] = []
+
+    def terminate_one_writer() -> None:
+        deadline = time.monotonic() + 60
+        with admin.connect() as conn:
+            synced = select(func.count()).where(tables.asset_master.c.last_sync_status == "success")
+            while conn.execute(synced).scalar_one() < 30 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            with admin.begin() as lock:  # the writer's next group waits on this lock, inside its transaction
+                lock.execute(text("LOCK TABLE cmms_sync_state IN EXCLUSIVE MODE"))
+                while not terminated and time.monotonic() < deadline:
+                    waiting = conn.execute(text(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = :name AND wait_event_type = 'Lock' "
+                        "AND pid <> pg_backend_pid()"), {"name": name}).scalars().all()
+                    for pid in waiting:  # terminated by pid: never anyone else's connection
+                        if conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar():
+                            terminated.append(pid)
+                    time.sleep(0.01)
+
+    killer = threading.Thread(target=terminate_one_writer, daemon=True)
+    killer.start()
+    result = sync("--all")
+    killer.join(timeout=60)
+    admin.dispose()
+    assert terminated, "the writer's connection was never terminated: the test did not exercise the fault"
+    n = len(pipeline.asset_ids)
+    output = result.output
+    assert result.exit_code == 0, output
+    assert "attempt 1: synced " in output and "stopped: Database error, batch stopped: " in output
+    assert "; retried (what it wrote is kept)" in output and "attempt 2: synced " in output
+    first = int(output.split("attempt 1: synced ")[1].split(",")[0])
+    second = int(output.split("attempt 2: synced ")[1].split(",")[0])
+    assert first >= 30 and first + second == n  # the first attempt's work is counted, not lost from the summary
+    assert f"Done: {n} synced, 0 failed, 0 not found of {n} due; " in output
+    assert "1 attempt stopped by a fault and was retried (Database error, batch stopped: " in output
+    assert_exact(pipeline.engine, set(pipeline.asset_ids))

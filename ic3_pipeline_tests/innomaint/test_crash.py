@@ -50,7 +50,7 @@ def test_killed_sync_resumes_without_duplicates_or_half_written_assets(pipeline,
     result = pipeline.enrich()
     assert result.success
     details = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "innomaint/asset_details"]
-    due = details[0].materialization.metadata["assets due"].value
+    due = details[0].materialization.metadata["batch assets due"].value
     assert due <= len(pipeline.asset_ids) - at_kill  # finished assets were not fetched again
     assert pipeline.simulator.stats()["requests"] >= due
     assert synced(engine) == len(pipeline.asset_ids)

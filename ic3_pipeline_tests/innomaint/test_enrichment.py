@@ -38,7 +38,7 @@ def test_full_enrichment_writes_every_table_exactly(pipeline):
     assert count(engine, tables.cmms_sync_log) == 1
     assert inconsistent(engine) == []
     meta = metadata_of(result)
-    assert (meta["assets due"], meta["synced"], meta["failed"], meta["not found"]) == (n, n, 0, 0)
+    assert (meta["batch assets due"], meta["batch synced"], meta["batch failed"], meta["batch not found"]) == (n, n, 0, 0)
     assert checks_of(result)["innomaint_sync_errors"].passed
     assert checks_of(result)["innomaint_rows_consistent"].passed
 
@@ -60,10 +60,10 @@ def test_second_pass_fetches_nothing_and_force_fetches_all(pipeline):
     pipeline.enrich()
     pipeline.simulator.reset_stats()
     again = pipeline.enrich()
-    assert metadata_of(again)["assets due"] == 0
+    assert metadata_of(again)["batch assets due"] == 0
     assert pipeline.simulator.stats()["requests"] == 0
     forced = pipeline.enrich(config={"force": True})
-    assert metadata_of(forced)["synced"] == len(pipeline.asset_ids)
+    assert metadata_of(forced)["batch synced"] == len(pipeline.asset_ids)
     engine = pipeline.engine
     assert count(engine, tables.asset_performance) == len(pipeline.asset_ids)  # no duplicates
     with engine.connect() as conn:
@@ -83,21 +83,21 @@ def test_faults_and_rate_limit_then_retry_reaches_every_existing_asset(pipeline)
     assert first.success
     engine = pipeline.engine
     meta = metadata_of(first)
-    assert meta["synced"] + meta["failed"] + meta["not found"] == len(pipeline.asset_ids)
-    assert meta["not found"] == 3
+    assert meta["batch synced"] + meta["batch failed"] + meta["batch not found"] == len(pipeline.asset_ids)
+    assert meta["batch not found"] == 3
     with engine.connect() as conn:
         statuses = dict(conn.execute(select(tables.asset_master.c.cmms_asset_id, tables.asset_master.c.last_sync_status)).all())
         errors = conn.execute(select(tables.asset_master.c.last_sync_error).where(tables.asset_master.c.last_sync_status == "error")).scalars().all()
     assert None not in statuses.values()  # nobody silently skipped
     assert {i for i, s in statuses.items() if s == "not_found"} == missing
     assert all(errors)  # every failure has its reason
-    if meta["failed"]:
+    if meta["batch failed"]:
         assert not checks_of(first)["innomaint_sync_errors"].passed
     assert not checks_of(first)["assets_known_to_innomaint"].passed
 
     pipeline.simulator.configure(fault_rate=0.0)
     second = pipeline.enrich()
-    assert metadata_of(second)["assets due"] == meta["failed"]  # only the failed ones were due
+    assert metadata_of(second)["batch assets due"] == meta["batch failed"]  # only the failed ones were due
     with engine.connect() as conn:
         final = dict(conn.execute(select(tables.asset_master.c.cmms_asset_id, tables.asset_master.c.last_sync_status)).all())
     assert {i for i, s in final.items() if s == "success"} == set(pipeline.asset_ids) - missing

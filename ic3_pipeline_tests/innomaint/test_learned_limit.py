@@ -78,7 +78,7 @@ def test_a_later_run_starts_at_the_limit_the_first_one_found(pipeline):
     second = pipeline.enrich(config={"force": True})
     assert second.success
     second_meta = metadata_of(second)
-    assert second_meta["synced"] == len(pipeline.asset_ids)
+    assert second_meta["batch synced"] == len(pipeline.asset_ids)
     assert second_meta["limiter rate at start (req/s)"] == round(AdaptiveRateLimiter.TARGET * found, 2)
     assert second_meta["429 answers"] < first_meta["429 answers"]
     messages = [e.message for e in pipeline.instance.all_logs(second.run_id) if e.message]

@@ -59,6 +59,9 @@ def test_blank_site_and_customer(tmp_path):
         ({"Latitude": 123.4}, "column F 'Latitude': 123.4 is out of range (-90 to 90)"),
         ({"Longitude": "east"}, "column G 'Longitude': 'east' is not a number"),
         ({"Installation Date": "31/31/2024"}, "column H 'Installation Date': '31/31/2024' is not a date (use YYYY-MM-DD or DD/MM/YYYY)"),
+        ({"Criticality": "Super"}, "column E 'Criticality': 'Super' is not a criticality (Critical, High, Medium or Low, any case)"),
+        ({"Criticality": "Very High"}, "column E 'Criticality': 'Very High' is not a criticality (Critical, High, Medium or Low, any case)"),
+        ({"Criticality": " mEdIuM "}, None),
         ({"Asset Name": "x"}, None),
     ],
 )

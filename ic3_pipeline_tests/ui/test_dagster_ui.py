@@ -93,7 +93,7 @@ def test_checks_have_names_descriptions_and_results(page, ui, artifacts):
     harness.open_checks(page, ui.url, "innomaint/asset_details")
     for check in ("innomaint_sync_errors", "assets_known_to_innomaint", "innomaint_rows_consistent"):
         assert visible(page, check)
-    assert visible(page, re.compile("No half-written asset|No asset of the run failed|Every asset of the run exists"))
+    assert visible(page, re.compile("No half-written asset|No asset of the source.s sites has a failed|Every asset of the source.s sites exists"))
     harness.screenshot(page, artifacts / "checks.png")
 
 
