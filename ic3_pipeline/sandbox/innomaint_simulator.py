@@ -18,14 +18,11 @@ Order in which an API request is handled, which tests and benchmarks can rely on
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hmac
 import json
 import logging
 import math
-import os
-import socket
 import threading
 import time
 from collections import deque
@@ -35,14 +32,13 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from ic3_pipeline.sandbox.innomaint_data import AssetDirectory, encode_body, stable_fraction
+from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +49,6 @@ FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "hang", "malformed", "trunc
 _SCRIPTABLE = frozenset(FAULT_KINDS) | {"429", "ok"}
 _RETRY_AFTER_STYLES = ("seconds", "http-date", "none", "mixed")
 _RATE_LIMIT_HEADER_STYLES = ("none", "ietf", "ietf-structured", "x")
-_POLL_S = 0.05
 
 
 @dataclass
@@ -256,39 +251,14 @@ class _ServerState:
             }
 
 
-class _SimulatedReset(Exception):
-    """Raised after a partial response: uvicorn then closes the transport mid-body (see ``_DroppedResponse``)."""
-
-
-class _QuietSimulatedResets(logging.Filter):
-    """Keeps uvicorn from logging a traceback for every reset we inject on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], _SimulatedReset))
-
-
-_RESET_FILTER = _QuietSimulatedResets()
-
-
-class _DroppedResponse(Response):
-    """Headers announcing the full Content-Length and half the body, then the connection drops.
-
-    uvicorn closes the transport when the app raises after the response has started; the client reads
-    an incomplete body followed by EOF and its HTTP library reports a protocol/connection error.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
-        raise _SimulatedReset("connection dropped mid-response (injected fault)")
-
-
-class InnomaintSimulator:
-    """The simulated Innomaint API for a register of asset ids.
+class InnomaintSimulator(LoopbackServer):
+    """The simulated Innomaint API for a register of asset ids (served by :class:`LoopbackServer`).
 
     ``sites`` maps asset id -> site name so assets of one site share customer, location and building ids;
     ids it does not name fall back to the text before their first underscore.
     """
+
+    name = "Innomaint simulator"
 
     def __init__(
         self,
@@ -301,73 +271,13 @@ class InnomaintSimulator:
         config = dataclasses.replace(config) if config else SimulatorConfig()
         self._state = _ServerState(config)
         self._directory = AssetDirectory(self._asset_ids, config.seed, self._sites)
-        self._stopping = threading.Event()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
-        self.base_url = ""
+        super().__init__()
         self.app = self._build_app()
-
-    # -- lifecycle -----------------------------------------------------------------------------------
-
-    def start(self, host: str = "127.0.0.1", port: int = 0, *, log_level: str | None = None) -> str:
-        """Serve in a daemon thread and return the base URL once the port accepts connections.
-
-        ``port=0`` picks a free port. ``log_level`` (e.g. "warning") quietens uvicorn's own loggers, which
-        is process-wide, so it is left alone unless asked.
-        """
-        if self._thread is not None:
-            raise RuntimeError("simulator already started")
-        logging.getLogger("uvicorn.error").addFilter(_RESET_FILTER)
-        self._socket = _listening_socket(host, port)
-        config = uvicorn.Config(
-            self.app, log_config=None, log_level=log_level, access_log=False, lifespan="off",
-            timeout_graceful_shutdown=2, loop="asyncio",
-        )
-        self._server = uvicorn.Server(config)
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="innomaint-simulator", daemon=True
-        )
-        self._thread.start()
-        self._wait_started()
-        bound_host, bound_port = self._socket.getsockname()[:2]
-        self.base_url = f"http://{_url_host(bound_host)}:{bound_port}"
-        return self.base_url
-
-    def _wait_started(self, timeout_s: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not (self._server and self._server.started):
-            if self._thread is None or not self._thread.is_alive() or time.monotonic() > deadline:
-                self._cleanup()
-                raise RuntimeError("Innomaint simulator failed to start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        """Stop serving and free the port; in-flight hangs and latencies are cut short."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._cleanup()
-
-    def _cleanup(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-        self._socket, self._server, self._thread = None, None, None
 
     @property
     def asset_count(self) -> int:
         """How many distinct ids the register holds."""
         return len(self._asset_ids)
-
-    def __enter__(self) -> InnomaintSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- control -------------------------------------------------------------------------------------
 
@@ -484,7 +394,7 @@ class InnomaintSimulator:
         if kind == "429":
             return self._too_many(1.0, None)
         if kind == "reset":
-            return _DroppedResponse(self._body(asset_id), media_type="application/json")
+            return DroppedResponse(self._body(asset_id), media_type="application/json")
         return _fault_response(kind, self._body(asset_id))
 
     def _too_many(self, wait_s: float, admission: _Admission | None) -> Response:
@@ -501,21 +411,6 @@ class InnomaintSimulator:
             when = datetime.fromtimestamp(math.ceil(time.time() + max(wait_s, 1.0)), tz=timezone.utc)
             headers["Retry-After"] = format_datetime(when, usegmt=True)
         return _envelope_error(429, "Too Many Attempts.", headers)
-
-    async def _pause(self, seconds: float, request: Request) -> bool:
-        """Sleep without blocking other requests; False if the client left or the server is stopping."""
-        if seconds <= 0:
-            return True
-        watcher = asyncio.ensure_future(_wait_disconnect(request))
-        deadline = time.monotonic() + seconds
-        try:
-            while (remaining := deadline - time.monotonic()) > 0:
-                if watcher.done() or self._stopping.is_set():
-                    return False
-                await asyncio.sleep(min(_POLL_S, remaining))
-            return True
-        finally:
-            watcher.cancel()
 
     async def _handle_stats(self, request: Request) -> Response:
         return JSONResponse(self.stats())
@@ -557,12 +452,6 @@ def _rate_limit_headers(config: SimulatorConfig, tokens: float | None) -> dict[s
         return {"RateLimit-Policy": f'"bucket";q={quota};w={window}', "RateLimit": f'"bucket";r={remaining};t={reset}'}
     return {"X-RateLimit-Limit": str(quota), "X-RateLimit-Remaining": str(remaining),
             "X-RateLimit-Reset": str(math.ceil(time.time()) + reset)}
-
-
-async def _wait_disconnect(request: Request) -> None:
-    """Returns once the client has gone (the body is already read, so the next message is the disconnect)."""
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 def _serialnumber(raw: bytes) -> str | None:
@@ -613,30 +502,6 @@ def _fault_response(kind: str, body: bytes) -> Response:
         payload = _error_payload(500, "Something went wrong. Please try again later.")
         return Response(encode_body(payload), media_type="application/json")
     raise ValueError(f"unknown fault kind {kind!r}")
-
-
-def _listening_socket(host: str, port: int) -> socket.socket:
-    """Bind ourselves so port 0 works and the real port is known before uvicorn starts.
-
-    ``IPPROTO_TCP`` explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP, and
-    without it every response waits ~40 ms for a delayed ACK (Nagle) between headers and body.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    if os.name != "nt":
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def serve(

@@ -28,7 +28,6 @@ of them, so a client following ``nextPage`` sends its key again the way it sent 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import hmac
@@ -43,20 +42,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ic3_pipeline.sandbox.innomaint_data import stable_fraction
-from ic3_pipeline.sandbox.innomaint_simulator import (
-    _RESET_FILTER,
-    _DroppedResponse,
-    _listening_socket,
-    _url_host,
-    _wait_disconnect,
-)
+from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer
 from ic3_pipeline.sandbox.maximo_data import Key, MaximoDataset, Row, ValueFn
 from ic3_pipeline.sandbox.maximo_query import (
     Ordering,
@@ -78,7 +70,6 @@ DEFAULT_PAGE_SIZE = 1000
 _ROUTES = ("oslc", "api")
 _DATASET_KNOBS = frozenset({"sites", "assets_per_site", "seed", "dangling_every"})
 _SECRET_KNOBS = frozenset({"api_key", "password"})
-_POLL_S = 0.05
 _CACHED_QUERIES = 32
 
 PageHook = Callable[[str, int], None]
@@ -235,8 +226,11 @@ class _Answer:
     body: bytes
 
 
-class MaximoSimulator:
+class MaximoSimulator(LoopbackServer):
     """The simulated Maximo: seven object structures over ``config.sites``, served on a loopback port."""
+
+    name = "Maximo simulator"
+    url_path = CONTEXT_ROOT  # the base URL runs up to and including the context root
 
     def __init__(self, config: MaximoSimConfig | None = None) -> None:
         config = dataclasses.replace(config) if config else MaximoSimConfig()
@@ -244,61 +238,8 @@ class MaximoSimulator:
         self._data = MaximoDataset(config.sites, config.assets_per_site, config.seed, config.dangling_every)
         self._on_page: PageHook | None = None
         self._results: OrderedDict[tuple[str, str, str], tuple[int, list[Row]]] = OrderedDict()
-        self._stopping = threading.Event()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: Any = None
-        self.base_url = ""
+        super().__init__()
         self.app = self._build_app()
-
-    # -- lifecycle -----------------------------------------------------------------------------------
-
-    def start(self, host: str = "127.0.0.1", port: int = 0, *, log_level: str | None = None) -> str:
-        """Serve in a daemon thread; returns the URL up to and including the context root once it accepts.
-
-        ``port=0`` picks a free port. ``log_level`` (e.g. "warning") quietens uvicorn's process-wide loggers.
-        """
-        if self._thread is not None:
-            raise RuntimeError("simulator already started")
-        logging.getLogger("uvicorn.error").addFilter(_RESET_FILTER)
-        self._socket = _listening_socket(host, port)
-        config = uvicorn.Config(
-            self.app, log_config=None, log_level=log_level, access_log=False, lifespan="off",
-            timeout_graceful_shutdown=2, loop="asyncio",
-        )
-        self._server = uvicorn.Server(config)
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="maximo-simulator", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10.0
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("Maximo simulator failed to start")
-            time.sleep(0.01)
-        bound_host, bound_port = self._socket.getsockname()[:2]
-        self.base_url = f"http://{_url_host(bound_host)}:{bound_port}{CONTEXT_ROOT}"
-        return self.base_url
-
-    def stop(self) -> None:
-        """Stop serving and free the port; in-flight hangs and latencies are cut short."""
-        self._stopping.set()
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._socket is not None:
-            self._socket.close()
-        self._socket, self._server, self._thread = None, None, None
-
-    def __enter__(self) -> MaximoSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- control -------------------------------------------------------------------------------------
 
@@ -527,21 +468,6 @@ class MaximoSimulator:
         answer = self._error_answer(status, reason, message, lean)
         return Response(answer.body, answer.status, media_type="application/json")
 
-    async def _pause(self, seconds: float, request: Request) -> bool:
-        """Sleep without blocking other requests; False if the client left or the server is stopping."""
-        if seconds <= 0:
-            return True
-        watcher = asyncio.ensure_future(_wait_disconnect(request))
-        deadline = time.monotonic() + seconds
-        try:
-            while (remaining := deadline - time.monotonic()) > 0:
-                if watcher.done() or self._stopping.is_set():
-                    return False
-                await asyncio.sleep(min(_POLL_S, remaining))
-            return True
-        finally:
-            watcher.cancel()
-
     # -- admin endpoints -----------------------------------------------------------------------------
 
     async def _handle_stats(self, request: Request) -> Response:
@@ -674,7 +600,7 @@ def _faulty(kind: str, answer: _Answer) -> Response:
     if kind == "truncated":
         return Response(answer.body[: len(answer.body) // 2], 200, media_type="application/json")
     if kind == "reset":
-        return _DroppedResponse(answer.body, answer.status, media_type="application/json")
+        return DroppedResponse(answer.body, answer.status, media_type="application/json")
     raise ValueError(f"unknown fault kind {kind!r}")
 
 
