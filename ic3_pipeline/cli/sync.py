@@ -74,11 +74,10 @@ def run_sync(source: str | None, request: SyncRequest) -> int:
             click.echo(f"{_unset(missing)}: {source} needs {_needs(selected[0])} in the environment.", err=True)
             return 2
     else:
-        if not request.all_sites or request.site or request.asset_id or request.stream:
-            raise click.UsageError("Without SOURCE, give --all (every configured source); name a SOURCE for --site, "
-                                   "--asset or --object-structure.")
+        request.check_for_entity_source()
+        # --site and --asset name register sites and assets: they reach the asset sources; --all reaches every one.
         selected = []
-        for spec in [*sources, *collections]:
+        for spec in [*sources, *(collections if request.all_sites else [])]:
             missing = _missing_env(spec)
             if missing:
                 click.echo(f"Skipping {spec.source}: {_unset(missing)}.")
