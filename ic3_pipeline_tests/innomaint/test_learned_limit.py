@@ -105,6 +105,6 @@ def test_the_learned_limit_is_the_sustained_rate_whatever_the_burst(pipeline, bu
 
     second = pipeline.enrich(config={"force": True})
     meta = metadata_of(second)
-    assert second.success and meta["synced"] == len(pipeline.asset_ids)
+    assert second.success and meta["batch synced"] == len(pipeline.asset_ids)
     assert meta["limiter rate at start (req/s)"] <= RATE
     assert meta["429 answers"] <= 0.05 * meta["requests"], meta
