@@ -49,7 +49,8 @@ def _fast_text(column: RegisterColumn, values: Sequence[object]) -> list[object]
         for value in values
     ]
     if column.name == "criticality":
-        typed = [_CRITICALITY.get(value.casefold(), value) if value.__class__ is str else value for value in typed]
+        # A value that is not a criticality takes the slow path, which refuses it with the register's message.
+        typed = [_CRITICALITY.get(value.casefold(), _SLOW) if value.__class__ is str else value for value in typed]
     return typed
 
 
