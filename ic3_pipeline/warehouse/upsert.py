@@ -12,7 +12,8 @@ from itertools import islice
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
+
+from ic3_pipeline.warehouse.bulk import upsert_statement
 
 DEFAULT_BATCH_SIZE = 1000
 T = TypeVar("T")
@@ -41,21 +42,9 @@ def upsert_rows(
     return sent
 
 
-@lru_cache(maxsize=256)
-def _upsert_statement(dialect: str, table: Table, key: tuple[str, ...], updates: tuple[str, ...]):
-    """One statement per table and column set, built once: building ``ON CONFLICT … SET c = excluded.c`` costs
-    more than executing it (``excluded`` derives a column collection each time), and a sync upserts per asset."""
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table)
-    else:
-        raise ValueError(f"upserts support SQLite and PostgreSQL, not {dialect!r}")
-    if not updates:
-        return stmt.on_conflict_do_nothing(index_elements=list(key))
-    return stmt.on_conflict_do_update(
-        index_elements=list(key), set_={name: stmt.excluded[name] for name in updates}
-    )
+# One statement per table and column set, built once: building ``ON CONFLICT … SET c = excluded.c`` costs more than
+# executing it (``excluded`` derives a column collection each time), and a sync upserts per asset.
+_upsert_statement = lru_cache(maxsize=256)(upsert_statement)
 
 
 def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
