@@ -116,6 +116,9 @@ async def sync_stream(
         error = f"{connector.display_name} did not answer a page: {failure.reason}"
     except _WriteFailed as failure:
         error = f"Database error, stream stopped: {failure}"
+    except BaseException as failure:  # unforeseen, or the run cancelled: recorded as failed, then raised as it is
+        error = f"{type(failure).__name__}: {failure}" if isinstance(failure, Exception) else "interrupted"
+        raise
     finally:
         report.elapsed_s = time.monotonic() - started
         report.request_stats = {name: value - stats_before.get(name, 0) for name, value in client.stats.as_dict().items()}

@@ -271,3 +271,18 @@ def test_children_are_replaced_with_their_parent(syncer, simulator):
     syncer.sync("asset", sites=["BEDFORD"])
     assert mismatches(syncer.engine, syncer.stream("asset"), simulator.truth("mxapiasset", site="BEDFORD"),
                       partition="BEDFORD") == []
+
+
+def test_an_unforeseen_error_is_raised_as_it_is_and_recorded_as_a_failure(syncer):
+    class Broken(MaximoConnector):
+        def parse_page(self, response):
+            raise ZeroDivisionError("a bug in a parser")
+
+    syncer.connector = Broken()
+    with pytest.raises(ZeroDivisionError):
+        syncer.sync("maxgroup")
+    with syncer.engine.connect() as conn:
+        state = conn.execute(select(tables.stream_state)).one()
+        logged = conn.execute(select(tables.stream_log.c.status, tables.stream_log.c.error_message)).one()
+    assert state.last_status == "failed" and "ZeroDivisionError: a bug in a parser" in state.last_error
+    assert logged.status == "failed"
