@@ -43,7 +43,7 @@ from ic3_pipeline.sync.partitions import describe_partitions
 from ic3_pipeline.sync.standing import batch_outcomes, site_assets
 from ic3_pipeline.sync.sync_log import learned_rate_limit, record_batch
 from ic3_pipeline.warehouse import database_error_line
-from ic3_pipeline.warehouse.dagster_metadata import definition_metadata, table_metadata
+from ic3_pipeline.warehouse.dagster_metadata import definition_metadata, row_count_metadata
 from ic3_pipeline.warehouse.resource import WarehouseResource, warehouse_kind
 from ic3_pipeline.warehouse.times import utc_now
 
@@ -246,6 +246,6 @@ def _results(context: AssetExecutionContext, spec: SourceSpec, engine: Engine, r
                     context.add_asset_metadata(own, asset_key=asset_key, partition_key=key)
                 extra = (batch_figures(run.report, where) if index == 0
                          else {"batch rows written": table.rows_per_asset * run.report.synced})
-            yield MaterializeResult(asset_key=asset_key, metadata={**extra, **table_metadata(conn, table.table)})
+            yield MaterializeResult(asset_key=asset_key, metadata={**extra, **row_count_metadata(conn, table.table)})
     yield sync_errors_result(spec, engine, keys)
     yield known_assets_result(spec, engine, keys)

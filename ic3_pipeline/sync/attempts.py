@@ -22,7 +22,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from ic3_pipeline.sync.connector import EntityConnector, FetchOutcome, RecordToWrite, WriteKeys
 from ic3_pipeline.warehouse import database_error_line, tables
-from ic3_pipeline.warehouse.bulk import driver_statement, insert_many
+from ic3_pipeline.warehouse.bulk import insert_many, update_many
 from ic3_pipeline.warehouse.times import utc_now
 
 asset = tables.asset_master
@@ -197,7 +197,8 @@ def update_master_rows(conn: Connection, rows: list[dict]) -> None:
     """Update ``ic3_asset_master`` rows (each ``row_asset_id`` plus the columns to set), one executemany per set of
     columns."""
     for same in _same_columns(rows):
-        driver_statement(_MASTER, conn.dialect, tuple(c for c in same[0] if c != "row_asset_id")).execute(conn, same)
+        update_many(conn, _MASTER, asset, "asset_id", "row_asset_id", same,
+                    tuple(c for c in same[0] if c != "row_asset_id"))
 
 
 def _same_columns(rows: list[dict]) -> list[list[dict]]:

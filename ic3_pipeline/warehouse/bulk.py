@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Float, Numeric, String, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.types import TypeEngine
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,19 @@ class UnnestInsert:
         conn.exec_driver_sql(self.sql, tuple(list(column) for column in zip(*self.row.bind(rows))))
 
 
+def array_element_type(sql_type: TypeEngine, dialect: Dialect) -> str:
+    """The type an ``unnest`` array parameter is cast to: the column's type without its length or precision.
+
+    An explicit cast to ``VARCHAR(64)`` truncates a longer value without a word (PostgreSQL's rule for casts), and
+    one to ``NUMERIC(12, 2)`` rounds it; cast to the unbounded type, the value reaches the column as it is and the
+    column refuses it (``value too long``), as a row-by-row INSERT would."""
+    if isinstance(sql_type, String):
+        return "TEXT"
+    if isinstance(sql_type, Numeric) and not isinstance(sql_type, Float):
+        return "NUMERIC"
+    return sql_type.compile(dialect=dialect)
+
+
 def unnest_insert(statement: ClauseElement, dialect: Dialect, columns: Sequence[str]) -> UnnestInsert:
     """``statement`` (a single-row INSERT, possibly with ON CONFLICT) as :class:`UnnestInsert` for PostgreSQL."""
     key = (id(statement), f"{dialect.name}:unnest", tuple(columns))
@@ -132,10 +146,49 @@ def unnest_insert(statement: ClauseElement, dialect: Dialect, columns: Sequence[
         depth += {"(": 1, ")": -1}.get(char, 0)
         if depth == 0:
             break
-    arrays = ", ".join(f"%b::{compiled.binds[name].type.compile(dialect=positional)}[]" for name in row.bind_names)
+    arrays = ", ".join(f"%b::{array_element_type(compiled.binds[name].type, positional)}[]" for name in row.bind_names)
     result = UnnestInsert(f"{head} SELECT * FROM unnest({arrays}){rest[end + 1:]}", row)
     _COMPILED[key] = (statement, result)
     return result
+
+
+def unnest_update(statement: ClauseElement, table: Table, key: str, dialect: Dialect,
+                  columns: Sequence[str]) -> UnnestInsert:
+    """``statement`` (``UPDATE table … WHERE table.c.<key> = :<bindparam>``) as one PostgreSQL statement for a
+    whole group: ``UPDATE … SET c = v.c … FROM unnest(…) AS v(…) WHERE table.<key> = v.<bindparam>``.
+
+    An executemany of the UPDATE costs the server a statement per row, as for inserts (see :class:`UnnestInsert`).
+    Rows must not repeat a key (PostgreSQL would apply only one of them): :func:`update_many` checks."""
+    cache_key = (id(statement), f"{dialect.name}:unnest-update", tuple(columns))
+    cached = _COMPILED.get(cache_key)
+    if cached is not None and cached[0] is statement:
+        return cached[1]
+    positional = type(dialect)(paramstyle="format")
+    row = driver_statement(statement, positional, columns)
+    quote = positional.identifier_preparer.quote
+    by_name = {name: table.c[name] for name in row.names if name in table.c}
+    (key_param,) = [name for name in row.names if name not in by_name]  # the WHERE clause's bindparam
+    types = [array_element_type((table.c[key] if name == key_param else by_name[name]).type, positional)
+             for name in row.names]
+    target = quote(table.name)
+    sql = (f"UPDATE {target} SET {', '.join(f'{quote(name)} = v.{quote(name)}' for name in row.names if name != key_param)}"
+           f" FROM unnest({', '.join(f'%b::{kind}[]' for kind in types)}) AS v({', '.join(quote(n) for n in row.names)})"
+           f" WHERE {target}.{quote(key)} = v.{quote(key_param)}")
+    result = UnnestInsert(sql, row)
+    _COMPILED[cache_key] = (statement, result)
+    return result
+
+
+def update_many(conn: Connection, statement: ClauseElement, table: Table, key: str, key_param: str,
+                rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """Run the UPDATE ``statement`` (``WHERE table.<key> = :<key_param>``) for ``rows``: on PostgreSQL as one
+    ``unnest`` statement when no two rows share a key, elsewhere as the driver's executemany."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and len({row[key_param] for row in rows}) == len(rows):
+        unnest_update(statement, table, key, conn.dialect, columns).execute(conn, rows)
+    else:
+        driver_statement(statement, conn.dialect, columns).execute(conn, rows)
 
 
 _UPSERTS: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...]], ClauseElement] = {}

@@ -66,11 +66,18 @@ def make_engine(url: str | None = None) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+WAL_CHECKPOINT_PAGES = 10_000
+
+
 def _sqlite_pragmas(dbapi_connection, busy_s: float) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout={int(busy_s * 1000)}")  # first: WAL below needs the lock too
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoint the WAL every ~40 MB instead of SQLite's 4 MB: a write group of a sync touches ~1,000 pages, so the
+    # default checkpointed (and synced to disk) after nearly every group; trimmed back to 40 MB afterwards.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_CHECKPOINT_PAGES * 4096}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
     dbapi_connection.isolation_level = None  # see make_engine: SQLAlchemy emits BEGIN

@@ -66,6 +66,25 @@ def test_rows_the_database_refuses_fail_that_asset_only(pipeline):
     assert inconsistent(pipeline.engine) == []
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_an_over_long_value_is_refused_not_cut_short(pipeline):
+    """PostgreSQL gets a group's rows as one array per column: a value longer than its column (``mttr`` holds 32
+    characters) must still be refused whole — an explicit cast to VARCHAR(32) would have cut it to 32 in silence."""
+    first, victim = pipeline.asset_ids[:2]
+    document = pipeline.simulator.expected_record(victim)
+    document["response"]["performance"]["mttr"] = "1" * 40 + ":00:00"
+    body = json.dumps(document).encode()
+    long_mttr = FetchOutcome(victim, "success", 1, 200, record=parse_asset_detail(parse_body(body), victim), body=body)
+    group = [success(pipeline, first), long_mttr]
+    store_group(pipeline.engine, INNOMAINT.connector, group, CONTEXT)
+    assert states(pipeline.engine) == {first: "success", victim: "error"}
+    assert group[1].error.startswith("the database refused this asset's rows: value too long")
+    with pipeline.engine.connect() as conn:
+        stored = conn.execute(select(tables.asset_performance.c.cmms_asset_id, tables.asset_performance.c.mttr)).all()
+    assert [cmms_id for cmms_id, _ in stored] == [first]
+    assert inconsistent(pipeline.engine) == []
+
+
 def test_a_fast_batch_commits_many_assets_per_transaction(pipeline):
     """When answers arrive faster than one transaction each could keep up with, they are written in groups: fewer
     commits than assets, every asset written exactly once."""
