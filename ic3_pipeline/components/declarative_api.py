@@ -85,7 +85,8 @@ class AuthAttributes(Resolvable, Model):
     app_key_param: str = Field(default="appKey", description="hmac_signed_url: the application key's parameter.")
     access_key_param: str = Field(default="accessKey", description="hmac_signed_url: the access key's parameter.")
     timestamp_param: str = Field(default="timestamp", description="hmac_signed_url: the ms timestamp's parameter.")
-    params: dict[str, str] = Field(default_factory=dict, description="hmac_signed_url: fixed query parameters.")
+    params: Annotated[dict[str, Any], _passthrough("hmac_signed_url: fixed query parameters.")] = Field(
+        default_factory=dict)
     token_url: str | None = Field(default=None, description="oauth2: the token endpoint (absolute or under base URL).")
     scope: str | None = Field(default=None, description="oauth2: the scope asked for.")
     credentials_in: Literal["body", "basic"] = Field(default="body", description="oauth2: client id/secret in the "
@@ -128,7 +129,8 @@ class AuthAttributes(Resolvable, Model):
             login_path=self.login.path if self.login else "/auth",
             login_body=self.login.body if self.login else {"email": "{user}", "password": "{password}"},
             token_path=self.token_path, expires_at_path=self.expires_at_path, renew_before_s=self.renew_before_s,
-            key_params={self.app_key_param: "app_key", self.access_key_param: "access_key"}, params=dict(self.params),
+            key_params={self.app_key_param: "app_key", self.access_key_param: "access_key"},
+            params={name: str(value) for name, value in self.params.items()},
             timestamp_param=self.timestamp_param, token_url=self.token_url, scope=self.scope,
             credentials_in=self.credentials_in,
         )
