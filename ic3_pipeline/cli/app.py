@@ -60,20 +60,20 @@ def import_command(path: Path, sheet: str | None) -> None:
 @main.command("simulate")
 @click.argument("cmms", type=click.Choice(["innomaint", "maximo", *RECORD_SIMULATORS]))
 @click.option("--register", "register", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="innomaint (required): register whose asset ids the simulated CMMS knows; upkeep: optional, "
-                   "its asset ids become the assets' codes.")
+              help="innomaint (required): register whose asset ids the simulated CMMS knows; the record-API "
+                   "simulators (upkeep, fiix, ...): optional, its asset ids become the assets' codes.")
 @click.option("--port", type=int, default=None,
-              help="Port on 127.0.0.1 (default: 8765 innomaint, 8766 maximo, 8767 upkeep).")
+              help="Port on 127.0.0.1 (default: 8765 innomaint, 8766 maximo, 8767 upkeep, 8768 fiix).")
 @click.option("--token", default=None, help="Bearer token to require (default: $INNOMAINT_API_TOKEN, else 'sim-token').")
 @click.option("--rate-limit", type=float, default=None, help="Requests/s accepted before throttling (default: none).")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True)
 @click.option("--fault-rate", type=float, default=0.0, show_default=True, help="Share of requests given an injected fault.")
 @click.option("--missing-fraction", type=float, default=0.0, show_default=True, help="Share of ids answered 404.")
 @click.option("--seed", default=7, show_default=True)
-@click.option("--sites", default=None, help="maximo, upkeep: site names, comma-separated (default: BEDFORD,NASHUA for "
-                                           "maximo; 'North Plant,South Plant' otherwise).")
-@click.option("--assets-per-site", type=int, default=None, help="maximo, upkeep: assets per site (default: 40 maximo, "
-                                                                 "25 otherwise).")
+@click.option("--sites", default=None, help="maximo and the record-API simulators: site names, comma-separated "
+                                           "(default: BEDFORD,NASHUA for maximo; 'North Plant,South Plant' otherwise).")
+@click.option("--assets-per-site", type=int, default=None,
+              help="maximo and the record-API simulators: assets per site (default: 40 maximo, 25 otherwise).")
 @click.option("--max-page-size", default=1000, show_default=True, help="maximo: largest oslc.pageSize accepted.")
 def simulate(cmms: str, register: Path | None, port: int | None, token: str | None, rate_limit: float | None,
              latency_ms: float, fault_rate: float, missing_fraction: float, seed: int, sites: str | None,
@@ -81,7 +81,8 @@ def simulate(cmms: str, register: Path | None, port: int | None, token: str | No
     """Serve a CMMS simulator on 127.0.0.1 (test and demo equipment).
 
     maximo takes its API key from $MAXIMO_API_KEY, else 'sim-apikey'; upkeep its login from $UPKEEP_EMAIL and
-    $UPKEEP_PASSWORD, else sim@example.com / sim-password."""
+    $UPKEEP_PASSWORD, else sim@example.com / sim-password; fiix its keys from $FIIX_APP_KEY, $FIIX_ACCESS_KEY and
+    $FIIX_SECRET_KEY, else sim-app-key / sim-access-key / sim-secret-key."""
     import os
 
     from ic3_pipeline.cli.simulate import serve_record_simulator

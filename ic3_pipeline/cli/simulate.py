@@ -24,6 +24,9 @@ class RecordSimulator:
 RECORD_SIMULATORS: dict[str, RecordSimulator] = {
     "upkeep": RecordSimulator("upkeep_simulator", "UpKeepSimConfig", 8767,
                               {"email": "UPKEEP_EMAIL", "password": "UPKEEP_PASSWORD"}),
+    "fiix": RecordSimulator("fiix_simulator", "FiixSimConfig", 8768,
+                            {"app_key": "FIIX_APP_KEY", "access_key": "FIIX_ACCESS_KEY",
+                             "secret_key": "FIIX_SECRET_KEY"}),
 }
 
 

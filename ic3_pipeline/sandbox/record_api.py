@@ -225,6 +225,7 @@ class RecordApiSimulator(LoopbackServer):
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}")
         self._state = _ServerState(config)
+        self._rendered: dict[str, tuple[int, list[tuple[Record, dict[str, Any]]]]] = {}
         self.data = CmmsDataset(seed=config.seed, sites=config.sites, assets_per_site=config.assets_per_site,
                                 register=register, work_statuses=self.work_statuses, priorities=self.priorities)
         super().__init__()
@@ -288,6 +289,20 @@ class RecordApiSimulator(LoopbackServer):
     def truth(self, collection: str) -> list[dict[str, Any]]:
         """The current records exactly as the API renders them (every field), in id order."""
         return [self.render(collection, record) for record in self.data.records(collection)]
+
+    def rendered(self, collection: str) -> list[tuple[Record, dict[str, Any]]]:
+        """(neutral record, API rendering) pairs of the current data, in id order; shared, so never mutate them.
+
+        Kept per dataset version: a client paging through thousands of records costs one rendering per record,
+        and any change or delete makes a new version, so a page never comes from stale data.
+        """
+        version, records = self.data.snapshot(collection)
+        cached = self._rendered.get(collection)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        pairs = [(record, self.render(collection, record)) for record in records]
+        self._rendered[collection] = (version, pairs)
+        return pairs
 
     def change(self, collection: str, count: int = 1, ids: list[int] | None = None) -> list[int]:
         """Edit records (see ``CmmsDataset.change``); returns the neutral ids changed."""

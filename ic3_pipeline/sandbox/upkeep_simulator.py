@@ -292,15 +292,15 @@ class UpKeepSimulator(RecordApiSimulator):
         asset = params.get("asset")
         asset_id = self.neutral_id("assets", asset) if asset else None
         if asset and (collection == "assets" or asset_id is None):
-            rows: list[Record] = []
+            rows: list[dict[str, Any]] = []
         else:
-            rows = [r for r in self.data.snapshot(collection)[1]
+            rows = [rendering for r, rendering in self.rendered(collection)
                     if (after is None or r["updated_at"] > after) and (before is None or r["updated_at"] < before)
                     and (asset_id is None or r.get("asset_id") == asset_id)]
         page = rows[offset: offset + limit]
         if not page and config.empty_page_404:
             return _failure(404, "No records found")
-        return json_answer(200, {"success": True, "results": [self.render(collection, r) for r in page]})
+        return json_answer(200, {"success": True, "results": page})
 
     def _create_work_order(self, body: bytes) -> Answer:
         try:
