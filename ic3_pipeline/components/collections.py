@@ -178,7 +178,11 @@ class CmmsCollections(Component, Resolvable, Model):
     def _declared_api(self) -> None:
         if self.secrets:
             raise ValueError("secrets: a source with `api` names its secrets' variables in `api.auth` (`*_env`)")
+        for problem in self.api.own_problems():
+            raise ValueError(f"api.{problem}")
         for index, stream in enumerate(self.streams):
+            for problem in stream.api.own_problems() if stream.api else []:
+                raise ValueError(f"streams.{index}.api.{problem}")
             for problem in self.api.problems(stream.api, partitioned=stream.partition_field is not None,
                                              incremental=stream.change_field is not None):
                 key, _, message = problem.partition(": ")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from dagster.components import Model, Resolvable, Resolver
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field
 
 from ic3_pipeline.components.connection import _ENV_NAME
 from ic3_pipeline.sync.declarative import (
@@ -53,13 +53,11 @@ class LoginAttributes(Resolvable, Model):
     path: str = Field(default="/auth", description="The login path under the base URL (or an absolute URL).")
     body: Annotated[Any, _passthrough("The JSON body; `{user}` and `{password}` are the secrets.")] = None
 
-    @model_validator(mode="after")
-    def _placeholders(self) -> LoginAttributes:
+    def problems(self) -> list[str]:
         unknown = placeholders(self.body) - LOGIN_PLACEHOLDERS
         if unknown:
-            raise ValueError(f"body: unknown placeholder(s) {_braced(unknown)}; a login body knows {{user}} and "
-                             "{password}")
-        return self
+            return [f"body: unknown placeholder(s) {_braced(unknown)}; a login body knows {{user}} and {{password}}"]
+        return []
 
 
 class AuthAttributes(Resolvable, Model):
@@ -92,27 +90,28 @@ class AuthAttributes(Resolvable, Model):
     credentials_in: Literal["body", "basic"] = Field(default="body", description="oauth2: client id/secret in the "
                                                      "form body or as HTTP basic.")
 
-    @model_validator(mode="after")
-    def _fits_kind(self) -> AuthAttributes:
+    def problems(self) -> list[str]:
+        """What does not fit the kind (``key: message``); the component reports them at their lines."""
         wanted = _AUTH_ENV[self.kind]
         missing = [key for key in wanted if not getattr(self, key)]
         if missing:
-            raise ValueError(f"{missing[0]}: auth kind {self.kind!r} needs {', '.join(wanted)} (the NAME of an "
-                             "environment variable each)")
+            return [f"{missing[0]}: auth kind {self.kind!r} needs {', '.join(wanted)} (the NAME of an environment "
+                    "variable each)"]
         extra = [key for key in _ALL_ENV_KEYS if key not in wanted and getattr(self, key)]
         if extra:
-            raise ValueError(f"{extra[0]}: auth kind {self.kind!r} takes no {extra[0]} (it takes "
-                             f"{', '.join(wanted) or 'no secrets'})")
-        for key in wanted:
-            if not _ENV_NAME.match(getattr(self, key)):
-                raise ValueError(f"{key}: must be the NAME of an environment variable, never the secret itself")
+            return [f"{extra[0]}: auth kind {self.kind!r} takes no {extra[0]} (it takes "
+                    f"{', '.join(wanted) or 'no secrets'})"]
+        problems = [f"{key}: must be the NAME of an environment variable, never the secret itself"
+                    for key in wanted if not _ENV_NAME.match(getattr(self, key))]
         if self.kind == "api_key" and self.location == "query" and not self.param:
-            raise ValueError("param: an api_key in the query needs `param` (the parameter's name)")
+            problems.append("param: an api_key in the query needs `param` (the parameter's name)")
         if self.kind == "session" and not self.token_path:
-            raise ValueError("token_path: a session needs `token_path` (where the login answer holds the token)")
+            problems.append("token_path: a session needs `token_path` (where the login answer holds the token)")
         if self.kind == "oauth2_client_credentials" and not self.token_url:
-            raise ValueError("token_url: oauth2_client_credentials needs `token_url`")
-        return self
+            problems.append("token_url: oauth2_client_credentials needs `token_url`")
+        if self.login is not None:
+            problems += [f"login.{problem}" for problem in self.login.problems()]
+        return problems
 
     def secrets(self) -> dict[str, str]:
         """Secret (resource field) -> the environment variable holding it."""
@@ -162,18 +161,17 @@ class PaginatorAttributes(Resolvable, Model):
     cursor_param: str | None = Field(default=None, description="cursor: the parameter it is sent back in.")
     total_path: str | None = Field(default=None, description="Where the count of all records is (optional).")
 
-    @model_validator(mode="after")
-    def _complete(self) -> PaginatorAttributes:
+    def problems(self) -> list[str]:
         needs = {"offset": ("offset_param", "limit_param"), "page_number": ("page_param",),
                  "cursor": ("cursor_path", "cursor_param")}.get(self.type, ())
         missing = [name for name in needs if not getattr(self, name)]
         if missing:
-            raise ValueError(f"{missing[0]}: paginator {self.type!r} needs {' and '.join(needs)}")
+            return [f"{missing[0]}: paginator {self.type!r} needs {' and '.join(needs)}"]
         if self.type == "next_link" and not (self.next_path or self.next_header):
-            raise ValueError("next_path: paginator 'next_link' needs next_path (where the link is) or next_header: true")
+            return ["next_path: paginator 'next_link' needs next_path (where the link is) or next_header: true"]
         if self.next_path and self.next_header:
-            raise ValueError("next_header: give next_path or next_header, not both")
-        return self
+            return ["next_header: give next_path or next_header, not both"]
+        return []
 
     def shape(self) -> PaginatorShape:
         return PaginatorShape(**{("kind" if name == "type" else name): value
@@ -188,18 +186,13 @@ class ErrorAttributes(Resolvable, Model):
 
 class ThrottleAttributes(Resolvable, Model):
     code_path: str = Field(description="Where a throttle code is in an answer's body (`error.code`).")
-    codes: list[str] = Field(description="The codes meaning 'too many requests'.")
+    codes: list[int | str] = Field(description="The codes meaning 'too many requests'.")
     wait_path: str | None = Field(default=None, description="Where the advised wait is.")
     wait_unit: Literal["s", "ms"] = Field(default="ms", description="The advised wait's unit.")
     default_wait_s: float | None = Field(default=None, description="The wait when the body advises none.")
 
-    @field_validator("codes", mode="before")
-    @classmethod
-    def _as_text(cls, value: Any) -> Any:
-        return [str(code) for code in value] if isinstance(value, list) else value
-
     def shape(self) -> ThrottleShape:
-        return ThrottleShape(code_path=self.code_path, codes=tuple(self.codes), wait_path=self.wait_path,
+        return ThrottleShape(code_path=self.code_path, codes=tuple(str(code) for code in self.codes), wait_path=self.wait_path,
                              wait_unit=self.wait_unit, default_wait_s=self.default_wait_s)
 
 
@@ -210,13 +203,13 @@ class IncrementalAttributes(Resolvable, Model):
     since_format: str = Field(default="iso", description="iso, epoch_s, epoch_ms or a strftime pattern (UTC).")
     lag_s: float = Field(default=0.0, description="Ask for changes this much before the mark (besides the overlap).")
 
-    @model_validator(mode="after")
-    def _uses_since(self) -> IncrementalAttributes:
+    def problems(self) -> list[str]:
+        problems = []
         if "since" not in placeholders([self.query, self.body]):
-            raise ValueError("query: an incremental read must put {since} in its query or body")
+            problems.append("query: an incremental read must put {since} in its query or body")
         if self.lag_s < 0:
-            raise ValueError("lag_s: must be at least 0")
-        return self
+            problems.append("lag_s: must be at least 0")
+        return problems
 
     def shape(self) -> IncrementalShape:
         return IncrementalShape(query=dict(self.query), body=self.body, since_format=self.since_format,
@@ -232,6 +225,15 @@ class StreamApiAttributes(Resolvable, Model):
     errors: ErrorAttributes | None = Field(default=None, description="The error envelope; 404 as empty.")
     throttle: ThrottleAttributes | None = Field(default=None, description="A throttle code in a 200 body.")
     incremental: IncrementalAttributes | None = Field(default=None, description="How `since` goes into a request.")
+
+    def own_problems(self) -> list[str]:
+        """Mistakes within this block's own keys (``key.path: message``)."""
+        problems = []
+        for name in ("auth", "paginator", "incremental"):
+            block = getattr(self, name, None)
+            if block is not None:
+                problems += [f"{name}.{problem}" for problem in block.problems()]
+        return problems
 
 
 class ApiAttributes(StreamApiAttributes):
