@@ -16,10 +16,12 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -38,11 +40,40 @@ def join_url(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
+class _QuerySecretsRedacted(logging.Filter):
+    """httpx logs every request's URL (at INFO); a credential sent in the query would be in that line. This filter
+    on httpx's logger masks the values registered by the auths that put one there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            masked = message
+            for secret in sorted(self.secrets, key=len, reverse=True):
+                masked = masked.replace(quote(secret, safe=""), "***").replace(secret, "***")
+            if masked != message:
+                record.msg, record.args = masked, ()
+        return True
+
+
+_REDACTED = _QuerySecretsRedacted()
+logging.getLogger("httpx").addFilter(_REDACTED)
+
+
+def redact_in_logs(*secrets: str) -> None:
+    """Mask these values in httpx's log lines (credentials sent in a URL's query)."""
+    _REDACTED.secrets.update(secret for secret in secrets if secret)
+
+
 class QueryKeyAuth(httpx.Auth):
     """An API key sent as a query parameter of every request."""
 
     def __init__(self, param: str, key: str) -> None:
         self._param, self._key = param, key
+        redact_in_logs(key)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.url = request.url.copy_set_param(self._param, self._key)
@@ -56,9 +87,11 @@ class SignedUrlAuth(httpx.Auth):
     """Key parameters and a millisecond timestamp added to the query, then a header holding the lowercase hex
     HMAC-SHA256 of the URL without its scheme (``host[:port]/path?query``), keyed by the secret."""
 
-    def __init__(self, *, params: Mapping[str, str], timestamp_param: str, secret: str, header: str,
-                 clock: Callable[[], float] = time.time) -> None:
-        self._params, self._timestamp_param = dict(params), timestamp_param
+    def __init__(self, *, keys: Mapping[str, str], params: Mapping[str, str], timestamp_param: str, secret: str,
+                 header: str, clock: Callable[[], float] = time.time) -> None:
+        """``keys``: parameter -> credential (masked in logs); ``params``: fixed parameters."""
+        self._params, self._timestamp_param = {**keys, **params}, timestamp_param
+        redact_in_logs(*keys.values())
         self._secret, self._header, self._clock = secret.encode(), header, clock
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:

@@ -288,8 +288,8 @@ class DeclarativeConnector:
         if auth.kind == "api_key" and auth.location == "query":
             return QueryKeyAuth(auth.param or "api_key", credentials.get("api_key"))
         if auth.kind == "hmac_signed_url":
-            params = {param: credentials.get(role) for param, role in auth.key_params.items()}
-            return SignedUrlAuth(params={**params, **auth.params}, timestamp_param=auth.timestamp_param,
+            keys = {param: credentials.get(role) for param, role in auth.key_params.items()}
+            return SignedUrlAuth(keys=keys, params=auth.params, timestamp_param=auth.timestamp_param,
                                  secret=credentials.get("secret_key"), header=auth.header or "Authorization")
         if auth.kind == "session":
             body = render(auth.login_body, {"user": credentials.get("user"), "password": credentials.get("password")})

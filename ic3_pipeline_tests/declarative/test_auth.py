@@ -5,6 +5,7 @@ stop the stream with a message naming no secret."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -155,3 +156,16 @@ def test_the_signed_url_carries_keys_timestamp_and_the_signature_of_the_url_with
         assert api.counters.refused == 0  # the server recomputed every signature
     finally:
         api.stop()
+
+
+@pytest.mark.parametrize("server", list(AUTH), indirect=True)
+def test_no_secret_in_any_log_record_even_at_debug(server, sqlite_engine, caplog):
+    kind = server.config.auth
+    caplog.set_level(logging.DEBUG)  # every logger, httpx's request lines included
+    sync(spec_for(kind), "items", server.base_url, sqlite_engine, SECRETS[kind], page_size=5)
+    wrong = {role: ("wrong-" + value if value == SECRET else value) for role, value in SECRETS[kind].items()}
+    with pytest.raises(StreamFailed):
+        sync(spec_for(kind), "items", server.base_url, sqlite_engine, wrong)
+    assert caplog.records, "nothing was logged: the test would prove nothing"
+    leaked = [record.getMessage() for record in caplog.records if SECRET in record.getMessage()]
+    assert leaked == []
