@@ -169,3 +169,16 @@ def test_no_secret_in_any_log_record_even_at_debug(server, sqlite_engine, caplog
     assert caplog.records, "nothing was logged: the test would prove nothing"
     leaked = [record.getMessage() for record in caplog.records if SECRET in record.getMessage()]
     assert leaked == []
+
+
+def test_an_oauth2_token_the_api_forgot_is_fetched_again_on_401(sqlite_engine):
+    api = served(FakeConfig(auth="oauth2"))
+    try:
+        spec = spec_for("oauth2")
+        first = sync(spec, "items", api.base_url, sqlite_engine, SECRETS["oauth2"], page_size=50)
+        api.revoke_sessions()
+        sync(spec, "items", api.base_url, sqlite_engine, SECRETS["oauth2"], page_size=50, auth=first.auth)
+        assert api.counters.token_requests == 2 and api.counters.refused == 1
+        assert stored_ids(sqlite_engine, "fake_items") == ALL
+    finally:
+        api.stop()
