@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from ic3_pipeline.sandbox.fiix_simulator import FIELDS, FiixSimConfig, FiixSimulator
+from ic3_pipeline_tests.simulators.conftest import free_port, run_simulate
 
 APP, ACCESS, SECRET = "app-123", "access-456", "secret-789"
 CLASSES = {"Asset": "assets", "WorkOrder": "work_orders", "ScheduledMaintenance": "schedules"}
@@ -247,30 +248,15 @@ def test_config_is_checked() -> None:
 
 
 def test_cli_simulate_fiix_takes_its_keys_from_the_environment() -> None:
-    import os
-    import subprocess
-
-    from ic3_pipeline_tests.simulators.conftest import free_port
-    from ic3_pipeline_tests.simulators.test_upkeep_simulator import ic3_command
-
     port = free_port()
-    env = {**os.environ, "FIIX_APP_KEY": APP, "FIIX_ACCESS_KEY": ACCESS, "FIIX_SECRET_KEY": "cli-fiix-secret"}
-    process = subprocess.Popen(ic3_command() + ["simulate", "fiix", "--port", str(port), "--assets-per-site", "3"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     class Target:
         base_url = f"http://127.0.0.1:{port}"
 
-    try:
-        response, deadline = None, time.monotonic() + 60
-        while response is None and process.poll() is None and time.monotonic() < deadline:
-            try:
-                response = find(Target, request("Asset"), secret="cli-fiix-secret")  # type: ignore[arg-type]
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert response is not None, "the simulator never answered"
-        assert ok(response)["totalObjects"] == 6
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=20)
+    response, output = run_simulate(
+        ["fiix", "--port", str(port), "--assets-per-site", "3"],
+        {"FIIX_APP_KEY": APP, "FIIX_ACCESS_KEY": ACCESS, "FIIX_SECRET_KEY": "cli-fiix-secret"},
+        lambda: find(Target, request("Asset"), secret="cli-fiix-secret"),  # type: ignore[arg-type]
+        "Fiix simulator at")
+    assert ok(response)["totalObjects"] == 6
     assert "cli-fiix-secret" not in output and f"Fiix simulator at http://127.0.0.1:{port}" in output

@@ -6,23 +6,19 @@ What the answers must look like comes from shared/reference/other-cmms-apis.md, 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from ic3_pipeline.sandbox.upkeep_simulator import UpKeepSimConfig, UpKeepSimulator, serve
-from ic3_pipeline_tests.simulators.conftest import free_port
+from ic3_pipeline_tests.simulators.conftest import free_port, run_simulate
 
 EMAIL, PASSWORD = "ops@example.com", "pw-upkeep-123"
 PATHS = {"assets": "/assets", "work_orders": "/work-orders", "schedules": "/preventive-maintenance"}
@@ -310,11 +306,6 @@ def test_config_is_checked() -> None:
 # -- the command line ----------------------------------------------------------------------------------
 
 
-def ic3_command() -> list[str]:
-    script = Path(sys.executable).with_name("ic3")
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from ic3_pipeline.cli import run; run()"]
-
-
 def test_serve_logs_a_banner_without_the_password(caplog) -> None:
     port, stop = free_port(), threading.Event()
     caplog.set_level(logging.INFO, logger="ic3_pipeline.sandbox.record_api")
@@ -335,24 +326,16 @@ def test_serve_logs_a_banner_without_the_password(caplog) -> None:
 
 def test_cli_simulate_upkeep_takes_its_login_from_the_environment() -> None:
     port = free_port()
-    env = {**os.environ, "UPKEEP_EMAIL": "cli@example.com", "UPKEEP_PASSWORD": "cli-secret-789"}
-    process = subprocess.Popen(
-        ic3_command() + ["simulate", "upkeep", "--port", str(port), "--sites", "Alpha,Beta", "--assets-per-site", "4",
-                         "--seed", "3"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url, response = f"http://127.0.0.1:{port}/api/v2", None
-        deadline = time.monotonic() + 60
-        while response is None and process.poll() is None and time.monotonic() < deadline:
-            try:
-                response = httpx.post(f"{url}/auth", json={"email": "cli@example.com", "password": "cli-secret-789"})
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert response is not None and response.status_code == 200, "the simulator never answered"
+    url = f"http://127.0.0.1:{port}/api/v2"
+
+    def probe() -> list[dict[str, Any]]:
+        response = httpx.post(f"{url}/auth", json={"email": "cli@example.com", "password": "cli-secret-789"})
+        assert response.status_code == 200, response.text
         token = response.json()["result"]["sessionToken"]
-        assets = httpx.get(f"{url}/assets", params={"limit": 100}, headers={"Session-Token": token}).json()["results"]
-        assert len(assets) == 8 and {a["locationName"] for a in assets} == {"Alpha", "Beta"}
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=20)
+        return httpx.get(f"{url}/assets", params={"limit": 100}, headers={"Session-Token": token}).json()["results"]
+
+    assets, output = run_simulate(
+        ["upkeep", "--port", str(port), "--sites", "Alpha,Beta", "--assets-per-site", "4", "--seed", "3"],
+        {"UPKEEP_EMAIL": "cli@example.com", "UPKEEP_PASSWORD": "cli-secret-789"}, probe, "UpKeep simulator at")
+    assert len(assets) == 8 and {a["locationName"] for a in assets} == {"Alpha", "Beta"}
     assert "cli-secret-789" not in output and f"127.0.0.1:{port}/api/v2" in output
