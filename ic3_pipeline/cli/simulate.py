@@ -27,6 +27,8 @@ RECORD_SIMULATORS: dict[str, RecordSimulator] = {
     "fiix": RecordSimulator("fiix_simulator", "FiixSimConfig", 8768,
                             {"app_key": "FIIX_APP_KEY", "access_key": "FIIX_ACCESS_KEY",
                              "secret_key": "FIIX_SECRET_KEY"}),
+    "sap_pm": RecordSimulator("sap_pm_simulator", "SapPmSimConfig", 8769,
+                              {"user": "SAP_PM_USER", "password": "SAP_PM_PASSWORD"}),
 }
 
 
