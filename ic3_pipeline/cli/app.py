@@ -63,7 +63,8 @@ def import_command(path: Path, sheet: str | None) -> None:
               help="innomaint (required): register whose asset ids the simulated CMMS knows; the record-API "
                    "simulators (upkeep, fiix, ...): optional, its asset ids become the assets' codes.")
 @click.option("--port", type=int, default=None,
-              help="Port on 127.0.0.1 (default: 8765 innomaint, 8766 maximo, 8767 upkeep, 8768 fiix, 8769 sap_pm).")
+              help="Port on 127.0.0.1 (default: 8765 innomaint, 8766 maximo, 8767 upkeep, 8768 fiix, 8769 sap_pm, "
+                   "8770 inhouse).")
 @click.option("--token", default=None, help="Bearer token to require (default: $INNOMAINT_API_TOKEN, else 'sim-token').")
 @click.option("--rate-limit", type=float, default=None, help="Requests/s accepted before throttling (default: none).")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True)
@@ -83,7 +84,8 @@ def simulate(cmms: str, register: Path | None, port: int | None, token: str | No
     maximo takes its API key from $MAXIMO_API_KEY, else 'sim-apikey'; upkeep its login from $UPKEEP_EMAIL and
     $UPKEEP_PASSWORD, else sim@example.com / sim-password; fiix its keys from $FIIX_APP_KEY, $FIIX_ACCESS_KEY and
     $FIIX_SECRET_KEY, else sim-app-key / sim-access-key / sim-secret-key; sap_pm its basic-auth login from
-    $SAP_PM_USER and $SAP_PM_PASSWORD, else SIM_USER / sim-password."""
+    $SAP_PM_USER and $SAP_PM_PASSWORD, else SIM_USER / sim-password; inhouse its bearer token from
+    $INHOUSE_API_TOKEN, else sim-inhouse-token."""
     import os
 
     from ic3_pipeline.cli.simulate import serve_record_simulator

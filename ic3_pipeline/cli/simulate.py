@@ -29,6 +29,7 @@ RECORD_SIMULATORS: dict[str, RecordSimulator] = {
                              "secret_key": "FIIX_SECRET_KEY"}),
     "sap_pm": RecordSimulator("sap_pm_simulator", "SapPmSimConfig", 8769,
                               {"user": "SAP_PM_USER", "password": "SAP_PM_PASSWORD"}),
+    "inhouse": RecordSimulator("inhouse_simulator", "InhouseSimConfig", 8770, {"token": "INHOUSE_API_TOKEN"}),
 }
 
 
