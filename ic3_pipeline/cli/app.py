@@ -65,7 +65,8 @@ def import_command(path: Path, sheet: str | None) -> None:
 @click.option("--port", type=int, default=None,
               help="Port on 127.0.0.1 (default: 8765 innomaint, 8766 maximo, 8767 upkeep, 8768 fiix, 8769 sap_pm, "
                    "8770 inhouse).")
-@click.option("--token", default=None, help="Bearer token to require (default: $INNOMAINT_API_TOKEN, else 'sim-token').")
+@click.option("--token", default=None, help="innomaint, inhouse: bearer token to require (default: $INNOMAINT_API_TOKEN, "
+                                            "else 'sim-token'; $INHOUSE_API_TOKEN, else 'sim-inhouse-token').")
 @click.option("--rate-limit", type=float, default=None, help="Requests/s accepted before throttling (default: none).")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True)
 @click.option("--fault-rate", type=float, default=0.0, show_default=True, help="Share of requests given an injected fault.")
@@ -92,8 +93,8 @@ def simulate(cmms: str, register: Path | None, port: int | None, token: str | No
 
     if cmms in RECORD_SIMULATORS:
         serve_record_simulator(cmms, register=register, port=port, sites=sites, assets_per_site=assets_per_site,
-                               knobs={"seed": seed, "rate_limit": rate_limit, "latency_ms": latency_ms,
-                                      "fault_rate": fault_rate})
+                               token=token, knobs={"seed": seed, "rate_limit": rate_limit, "latency_ms": latency_ms,
+                                                   "fault_rate": fault_rate})
         return
     if cmms == "maximo":
         from ic3_pipeline.sandbox.maximo_simulator import MaximoSimConfig

@@ -163,3 +163,19 @@ def test_cli_simulate_inhouse_takes_its_token_from_the_environment() -> None:
         "In-house CMMS simulator at")
     assert response.status_code == 200 and len(response.json()["data"]) == 4
     assert "cli-inhouse-secret" not in output and f"127.0.0.1:{port}/api" in output
+
+
+def test_cli_token_option_for_inhouse_only() -> None:
+    port = free_port()
+    response, _ = run_simulate(
+        ["inhouse", "--port", str(port), "--assets-per-site", "1", "--token", "from-option"], {},
+        lambda: httpx.get(f"http://127.0.0.1:{port}/api/assets", headers={"Authorization": "Bearer from-option"}),
+        "In-house CMMS simulator at")
+    assert response.status_code == 200
+    from click.testing import CliRunner
+
+    from ic3_pipeline.cli import main
+
+    refused = CliRunner().invoke(main, ["simulate", "fiix", "--token", "x", "--port", str(free_port())])
+    assert refused.exit_code == 2 and "--token is for innomaint and inhouse" in refused.output
+    assert "$FIIX_SECRET_KEY" in refused.output
