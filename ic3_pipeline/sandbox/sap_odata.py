@@ -137,12 +137,3 @@ def parse_orderby(text: str | None, schema: dict[str, str]) -> list[tuple[str, b
             raise ODataQueryError(f"Property {words[0]} not found in type")
         order.append((words[0], len(words) == 2 and words[1] == "desc"))
     return order
-
-
-def sort_rows(rows: list[Row], order: list[tuple[str, bool]]) -> list[Row]:
-    """Stable sort, last key first; nulls first ascending, as SAP's database does."""
-    result = list(rows)
-    for prop, descending in reversed(order):
-        result.sort(key=lambda row, p=prop: (row[p] is not None, row[p] if row[p] is not None else 0),
-                    reverse=descending)
-    return result

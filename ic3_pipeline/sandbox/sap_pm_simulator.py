@@ -45,6 +45,8 @@ import hmac
 import json
 import secrets
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -72,7 +74,6 @@ from ic3_pipeline.sandbox.sap_odata import (
     parse_filter,
     parse_orderby,
     parse_select,
-    sort_rows,
     to_json,
 )
 
@@ -167,6 +168,7 @@ class SapPmSimulator(RecordApiSimulator):
         super().__init__(config, register=register)
         self._token_salt = f"{stable_int(self.data.seed, 'skiptoken') % 16**8:08x}"  # deterministic page sizes
         self._values: dict[str, tuple[int, list[tuple[dict[str, Any], Record]]]] = {}
+        self._results: OrderedDict[tuple[str, str, str], tuple[int, list[Record]]] = OrderedDict()
 
     # -- rendering -----------------------------------------------------------------------------------
 
@@ -287,9 +289,7 @@ class SapPmSimulator(RecordApiSimulator):
         skip, top = _count_option(params, "$skip"), _count_option(params, "$top")
         if params.get("$inlinecount") not in (None, "allpages", "none"):
             raise ODataQueryError(f"Invalid system query option $inlinecount={params['$inlinecount']}")
-        rows = [(values, record) for values, record in self._current_values(entity.collection)
-                if all(test(values) for test in tests)]
-        ordered = [record for _, record in _sorted(rows, order)]
+        ordered = self._matching(entity, params, tests, order)
         window_end = len(ordered) if top is None else min(len(ordered), (skip or 0) + top)
         start = self._token_offset(params.get("$skiptoken"), skip or 0, window_end)
         capacity = config.max_page_size if top is not None else config.default_page_size
@@ -306,6 +306,31 @@ class SapPmSimulator(RecordApiSimulator):
             query = "&".join(f"{quote(k, safe='$')}={quote(v, safe=',:$')}" for k, v in kept)
             body["__next"] = f"{base}{ROOT}/{entity.service}/{entity.name}?{query}"
         return {"d": body}
+
+    def _matching(self, entity: EntitySet, params: dict[str, str], tests: list[Callable[[dict[str, Any]], bool]],
+                  order: list[tuple[str, bool]]) -> list[Record]:
+        """The records matching ``$filter`` in ``$orderby`` order, on the current data.
+
+        Kept per (query, dataset version) for the next pages of the same read: any change or delete makes a new
+        version, so a page never comes from stale data, and a read of N pages costs one filter and sort, not N.
+        """
+        version = self.data.snapshot(entity.collection)[0]
+        cache_key = (entity.collection, params.get("$filter", ""), params.get("$orderby", ""))
+        cached = self._results.get(cache_key)
+        if cached is not None and cached[0] == version:
+            self._results.move_to_end(cache_key)
+            return cached[1]
+        rows = [(values, record) for values, record in self._current_values(entity.collection)
+                if all(test(values) for test in tests)]
+        if order != [(key, False) for key in entity.keys]:  # records already come in key (= id) order
+            for prop, descending in reversed(order):
+                rows.sort(key=lambda pair, p=prop: (pair[0][p] is not None,
+                                                    pair[0][p] if pair[0][p] is not None else 0), reverse=descending)
+        ordered = [record for _, record in rows]
+        self._results[cache_key] = (version, ordered)
+        while len(self._results) > 32:
+            self._results.popitem(last=False)
+        return ordered
 
     def _current_values(self, collection: str) -> list[tuple[dict[str, Any], Record]]:
         """Every record with its property values, kept per dataset version (a long read costs one pass per page,
@@ -332,11 +357,6 @@ class SapPmSimulator(RecordApiSimulator):
         if salt != self._token_salt or not first <= value <= window_end:
             raise ODataQueryError(f"Invalid $skiptoken '{token}'")
         return value
-
-
-def _sorted(rows: list[tuple[dict[str, Any], Record]], order: list[tuple[str, bool]]) -> list[tuple[dict, Record]]:
-    keyed = [{**values, "__pair": (values, record)} for values, record in rows]
-    return [row["__pair"] for row in sort_rows(keyed, order)]
 
 
 def _count_option(params: dict[str, str], name: str) -> int | None:

@@ -339,3 +339,20 @@ def test_cli_simulate_upkeep_takes_its_login_from_the_environment() -> None:
         {"UPKEEP_EMAIL": "cli@example.com", "UPKEEP_PASSWORD": "cli-secret-789"}, probe, "UpKeep simulator at")
     assert len(assets) == 8 and {a["locationName"] for a in assets} == {"Alpha", "Beta"}
     assert "cli-secret-789" not in output and f"127.0.0.1:{port}/api/v2" in output
+
+
+def test_cli_simulate_with_a_register_serves_its_assets(sample_register) -> None:
+    from ic3_pipeline.register.launch import register_sites
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api/v2"
+
+    def probe() -> list[dict[str, Any]]:
+        token = httpx.post(f"{url}/auth", json={"email": "sim@example.com", "password": "sim-password"}).json()
+        session_header = {"Session-Token": token["result"]["sessionToken"]}
+        return [a for offset in (0, 100) for a in httpx.get(
+            f"{url}/assets", params={"limit": 100, "offset": offset}, headers=session_header).json()["results"]]
+
+    assets, _ = run_simulate(["upkeep", "--port", str(port), "--register", str(sample_register)],
+                             {"UPKEEP_EMAIL": "", "UPKEEP_PASSWORD": ""}, probe, "UpKeep simulator at")
+    assert {a["barcode"]: a["locationName"] for a in assets} == register_sites(sample_register)
