@@ -40,7 +40,7 @@ from starlette.routing import BaseRoute, Route
 
 from ic3_pipeline.sandbox.cmms_records import COLLECTIONS, CmmsDataset, Record
 from ic3_pipeline.sandbox.innomaint_data import stable_fraction
-from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer
+from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, TokenBucket, effective_burst
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +103,7 @@ class RecordApiConfig:
 
     @property
     def effective_burst(self) -> float:
-        if self.burst is not None:
-            return float(self.burst)
-        return max(1.0, (self.rate_limit or 0.0) * 0.1)
+        return effective_burst(self.rate_limit, self.burst)
 
     def public(self) -> dict[str, Any]:
         """The knobs as JSON, without the credentials (stand-ins for secrets, never echoed)."""
@@ -125,8 +123,7 @@ class _ServerState:
     def __init__(self, config: RecordApiConfig) -> None:
         self.lock = threading.Lock()
         self.config = config
-        self._tokens = config.effective_burst
-        self._refilled_at = time.monotonic()
+        self._bucket = TokenBucket(config.effective_burst)
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -143,7 +140,7 @@ class _ServerState:
     def replace_config(self, config: RecordApiConfig) -> None:
         with self.lock:
             self.config = config
-            self._tokens = min(self._tokens, config.effective_burst) if config.rate_limit else config.effective_burst
+            self._bucket.resize(config.effective_burst, bool(config.rate_limit))
 
     def admit(self, path: str) -> float | None:
         """Count the request; None when the token bucket lets it through, else the seconds until it would."""
@@ -154,13 +151,10 @@ class _ServerState:
             rate = self.config.rate_limit
             if rate is None:
                 return None
-            self._tokens = min(self.config.effective_burst, self._tokens + (now - self._refilled_at) * rate)
-            self._refilled_at = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return None
-            self.counts["throttled"] += 1
-            return (1.0 - self._tokens) / rate
+            wait_s = self._bucket.take(rate, self.config.effective_burst, now)
+            if wait_s is not None:
+                self.counts["throttled"] += 1
+            return wait_s
 
     def count(self, outcome: str) -> None:
         with self.lock:
