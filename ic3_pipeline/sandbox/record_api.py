@@ -16,7 +16,8 @@ all four, in this order (tests and benchmarks rely on it):
 
 Test controls at the server root, outside the API: ``GET /_sim/stats``, ``POST /_sim/reset``, ``GET|POST
 /_sim/config``, ``POST /_sim/change`` ``{"collection": "work_orders", "count": 2}`` or ``"ids": [..]``,
-``POST /_sim/delete`` (same body), ``GET /_sim/truth?collection=assets`` (the records as the API renders them, every
+``POST /_sim/delete`` (same body), ``POST /_sim/faults`` ``{"kinds": ["503", "503", "503"]}`` (a burst: the next
+requests get these faults in order), ``GET /_sim/truth?collection=assets`` (the records as the API renders them, every
 field) and ``GET /_sim/records?collection=assets`` (the neutral records, dates in ISO 8601). Secrets are never echoed.
 """
 
@@ -28,6 +29,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -131,6 +133,7 @@ class _ServerState:
         self.per_path: dict[str, int] = {}
         self.faults: dict[str, int] = {}
         self.asked: dict[str, int] = {}
+        self.scripted: deque[str] = deque()
 
     def reset(self) -> None:
         """Forget everything seen, including the per-request sequence that drives random faults."""
@@ -160,12 +163,26 @@ class _ServerState:
         with self.lock:
             self.counts[outcome] += 1
 
+    def script(self, kinds: list[str]) -> None:
+        unknown = sorted(set(kinds) - set(FAULT_KINDS) - {"ok"})
+        if unknown:
+            raise ValueError(f"fault kinds must be among {FAULT_KINDS} or 'ok', got {unknown}")
+        with self.lock:
+            self.scripted.extend(kinds)
+
     def next_fault(self, request_key: str) -> str | None:
-        """The seeded coin for the n-th authorised request with this key."""
+        """The next scripted fault (whatever the request), else the seeded coin for the n-th authorised request
+        with this key."""
         with self.lock:
             nth = self.asked.get(request_key, 0) + 1
             self.asked[request_key] = nth
             config = self.config
+            if self.scripted:
+                kind = self.scripted.popleft()
+                if kind == "ok":
+                    return None
+                self.faults[kind] = self.faults.get(kind, 0) + 1
+                return kind
         if config.fault_rate <= 0 or stable_fraction(config.seed, "fault", request_key, nth) >= config.fault_rate:
             return None
         kind = config.fault_kinds[int(stable_fraction(config.seed, "fault-kind", request_key, nth)
@@ -276,6 +293,12 @@ class RecordApiSimulator(LoopbackServer):
     def reset_stats(self) -> None:
         self._state.reset()
 
+    def script_faults(self, kinds: list[str]) -> None:
+        """The next API requests that pass auth get these faults in order, whatever they ask (``"ok"`` for a normal
+        answer): ``["503"] * 5`` is a burst of five 503s, an outage a client must ride out. Scripted faults come
+        before the ``fault_rate`` coin; ``reset_stats`` forgets those not yet used."""
+        self._state.script(list(kinds))
+
     def records(self, collection: str) -> list[Record]:
         """The neutral records (what the source means) in id order."""
         return self.data.records(collection)
@@ -357,6 +380,7 @@ class RecordApiSimulator(LoopbackServer):
             Route("/_sim/change", self._handle_change, methods=["POST"]),
             Route("/_sim/delete", self._handle_delete, methods=["POST"]),
             Route("/_sim/truth", self._handle_truth, methods=["GET"]),
+            Route("/_sim/faults", self._handle_faults, methods=["POST"]),
             Route("/_sim/records", self._handle_records, methods=["GET"]),
         ]
 
@@ -386,6 +410,15 @@ class RecordApiSimulator(LoopbackServer):
             return {"deleted": self.delete(body["collection"], body.get("ids"),
                                            None if count is None else int(count))}
         return await self._control(request, delete)
+
+    async def _handle_faults(self, request: Request) -> Response:
+        async def script(body: dict[str, Any]) -> dict[str, Any]:
+            kinds = body["kinds"]
+            if not isinstance(kinds, list):
+                raise ValueError("kinds must be a list, e.g. [\"503\", \"503\", \"reset\"]")
+            self.script_faults(kinds)
+            return {"scripted": kinds}
+        return await self._control(request, script)
 
     async def _handle_truth(self, request: Request) -> Response:
         async def truth(_: dict[str, Any]) -> dict[str, Any]:

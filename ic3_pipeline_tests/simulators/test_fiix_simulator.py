@@ -260,3 +260,14 @@ def test_cli_simulate_fiix_takes_its_keys_from_the_environment() -> None:
         "Fiix simulator at")
     assert ok(response)["totalObjects"] == 6
     assert "cli-fiix-secret" not in output and f"Fiix simulator at http://127.0.0.1:{port}" in output
+
+
+def test_selected_sites_full_text_and_named_filters(fiix) -> None:
+    sim = fiix()
+    site_one = read_all(sim, "Asset", page=100, filters=[{"name": "site", "selectedSites": [1]}])
+    assert site_one == [a for a in sim.truth("assets") if a["intSiteID"] == 1] != []
+    word = sim.truth("assets")[0]["strName"].split()[0]
+    found = read_all(sim, "Asset", page=100, filters=[{"fullText": word.upper(), "fields": "strName"}])
+    assert found == [a for a in sim.truth("assets") if word.lower() in a["strName"].lower()] != []
+    assert fiix_error(find(sim, request("Asset", filters=[{"selectedSites": "1"}])), 400, 1020)
+    assert fiix_error(find(sim, request("Asset", filters=[{"sort": "x"}])), 400, 1020)

@@ -356,3 +356,22 @@ def test_cli_simulate_with_a_register_serves_its_assets(sample_register) -> None
     assets, _ = run_simulate(["upkeep", "--port", str(port), "--register", str(sample_register)],
                              {"UPKEEP_EMAIL": "", "UPKEEP_PASSWORD": ""}, probe, "UpKeep simulator at")
     assert {a["barcode"]: a["locationName"] for a in assets} == register_sites(sample_register)
+
+
+def test_scripted_5xx_burst_then_normal_answers(upkeep) -> None:
+    sim = upkeep()
+    root = sim.base_url.removesuffix("/api/v2")
+    with session(sim) as http:
+        scripted = httpx.post(f"{root}/_sim/faults", json={"kinds": ["503", "503", "500", "ok", "reset"]})
+        assert scripted.status_code == 200
+        statuses = [http.get("/assets", params={"offset": n}).status_code for n in range(4)]
+        with pytest.raises(httpx.TransportError):
+            http.get("/assets")
+        assert http.get("/assets").status_code == 200
+    assert statuses == [503, 503, 500, 200]
+    assert sim.stats()["faults"] == {"503": 2, "500": 1, "reset": 1}
+    assert httpx.post(f"{root}/_sim/faults", json={"kinds": ["boom"]}).status_code == 400
+    sim.script_faults(["503"])
+    sim.reset_stats()
+    with session(sim) as http:
+        assert http.get("/assets").status_code == 200, "reset_stats forgets unused scripted faults"
