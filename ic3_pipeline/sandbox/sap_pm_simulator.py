@@ -33,7 +33,8 @@ Values: ``Equipment`` 10000001…, plants ``1010``, ``1020``, … by site (``Mai
 built from one), ``SerialNumber`` the serial number; orders: ``MaintenanceOrderType`` PM01 corrective, PM02
 preventive, PM03 emergency, PM04 inspection, PM05 other; ``MaintPriority`` "1" very high … "4" low;
 ``MaintOrderSystemStatus`` CRTD open, REL in progress, TECO completed, DLFL cancelled (SAP has no on-hold state);
-``TechnicalCompletionDateTime`` (Edm.DateTime). Plans: ``CycleLength`` (Edm.Decimal, a string, in days) with
+``TechnicalCompletionDateTime`` (Edm.DateTime). With ``deletion_flag``, deleting equipment sets
+``EquipmentIsMarkedForDeletion`` and moves ``LastChangeDateTime`` instead of removing it. Plans: ``CycleLength`` (Edm.Decimal, a string, in days) with
 ``CycleUnit`` "DAY", ``NextPlannedDate`` / ``LastCallDate`` (Edm.DateTime), ``MaintenancePlanIsInactive``.
 """
 
@@ -135,7 +136,10 @@ _DISPATCHER_503 = (
 @dataclass
 class SapPmSimConfig(RecordApiConfig):
     """SAP PM's own knobs besides the common ones (see ``RecordApiConfig``): basic-auth user and password, the
-    server's page sizes without and with ``$top``, and whether pages may come out shorter than that."""
+    server's page sizes without and with ``$top``, and whether pages may come out shorter than that.
+
+    ``deletion_flag``: deleting equipment sets ``EquipmentIsMarkedForDeletion`` (and moves ``LastChangeDateTime``)
+    instead of removing it, as SAP does; other records are still removed."""
 
     SECRETS: ClassVar[frozenset[str]] = frozenset({"user", "password"})
 
@@ -144,6 +148,7 @@ class SapPmSimConfig(RecordApiConfig):
     default_page_size: int = 100
     max_page_size: int = 5000
     uneven_pages: bool = True
+    deletion_flag: bool = False
 
     def problems(self) -> list[str]:
         problems = super().problems()
@@ -170,6 +175,12 @@ class SapPmSimulator(RecordApiSimulator):
         self._values: dict[str, tuple[int, list[tuple[dict[str, Any], Record]]]] = {}
         self._results: OrderedDict[tuple[str, str, str], tuple[int, list[Record]]] = OrderedDict()
 
+    def delete(self, collection: str, ids: list[int] | None = None, count: int | None = None) -> list[int]:
+        """Remove records, or with ``deletion_flag`` mark equipment for deletion (it stays in the answers)."""
+        if collection == "assets" and self._state.config.deletion_flag:
+            return self.data.mark_deleted(collection, ids, count)
+        return super().delete(collection, ids, count)
+
     # -- rendering -----------------------------------------------------------------------------------
 
     def equipment(self, asset_id: int | None) -> str:
@@ -187,7 +198,7 @@ class SapPmSimulator(RecordApiSimulator):
                 "SerialNumber": record["serial_number"], "TechnicalObjectSortField": record["code"],
                 "AssetManufacturerName": record["make"], "ManufacturerPartTypeName": record["model"],
                 "CreationDate": record["created_at"].replace(hour=0, minute=0, second=0),
-                "LastChangeDateTime": record["updated_at"], "EquipmentIsMarkedForDeletion": False,
+                "LastChangeDateTime": record["updated_at"], "EquipmentIsMarkedForDeletion": record["marked_deleted"],
                 "EquipmentIsInactive": not record["active"],
             }
         if collection == "work_orders":

@@ -118,7 +118,7 @@ def test_values(inhouse) -> None:
 
 
 def test_throttling_and_faults(inhouse) -> None:
-    sim = inhouse(rate_limit=0.5, burst=1)
+    sim = inhouse(rate_limit=0.1, burst=1)
     with client(sim, timeout=2) as http:
         assert http.get("/assets").status_code == 200
         throttled = http.get("/assets")

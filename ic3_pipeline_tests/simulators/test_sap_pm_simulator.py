@@ -190,7 +190,7 @@ def test_select_orderby_unknown_sets_and_json_only(sap) -> None:
 
 
 def test_throttled_is_429_envelope_with_retry_after(sap) -> None:
-    sim = sap(rate_limit=0.5, burst=1)
+    sim = sap(rate_limit=0.1, burst=1)
     with client(sim) as http:
         assert get(http, EQUIPMENT, top=1).status_code == 200
         throttled = get(http, ORDERS, top=1)
@@ -264,3 +264,20 @@ def test_cli_simulate_sap_pm_takes_its_user_from_the_environment() -> None:
         "SAP PM simulator at")
     assert response.status_code == 200 and response.json()["d"]["__count"] == "6"
     assert "cli-sap-secret" not in output and f"SAP PM simulator at http://127.0.0.1:{port}" in output
+
+
+def test_deletion_flag_marks_equipment_and_moves_last_change(sap) -> None:
+    sim = sap(deletion_flag=True)
+    before = max(int(e["LastChangeDateTime"][6:19]) for e in sim.truth("assets"))
+    flagged = sim.delete("assets", ids=[3, 4])
+    assert sim.delete("assets", ids=[3]) == [], "already flagged"
+    since = datetime.fromtimestamp(before / 1000 + 1, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with client(sim) as http:
+        recent, _ = read_all(http, get(http, EQUIPMENT, filter=f"LastChangeDateTime ge datetimeoffset'{since}'"))
+        everything, _ = read_all(http, get(http, EQUIPMENT))
+        live, _ = read_all(http, get(http, EQUIPMENT, filter="EquipmentIsMarkedForDeletion eq false"))
+    assert flagged == [3, 4] and [e["Equipment"] for e in recent] == ["10000003", "10000004"]
+    assert all(e["EquipmentIsMarkedForDeletion"] for e in recent)
+    assert len(everything) == len(sim.records("assets")) == len(live) + 2
+    sim.delete("work_orders", ids=[1])
+    assert 1 not in {r["id"] for r in sim.records("work_orders")}, "orders are still removed"

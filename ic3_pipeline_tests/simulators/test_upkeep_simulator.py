@@ -214,7 +214,7 @@ def test_create_work_order(upkeep) -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after(upkeep) -> None:
-    sim = upkeep(rate_limit=0.5, burst=2)
+    sim = upkeep(rate_limit=0.1, burst=2)
     token = login(sim)
     assert httpx.get(f"{sim.base_url}/assets", headers={"Session-Token": token}).status_code == 200
     throttled = httpx.get(f"{sim.base_url}/assets", headers={"Session-Token": token})
