@@ -10,8 +10,10 @@ all four, in this order (tests and benchmarks rely on it):
 3. ``latency_ms``;
 4. the API's auth check -> its own refusal (``unauthorized``);
 5. a fault drawn with probability ``fault_rate`` from hash(seed, request key, n-th time it was asked), so a retry of
-   the same page usually succeeds: ``503`` / ``500`` (the API's error body), ``truncated`` (half the JSON, status
-   200), ``reset`` (the connection drops mid-body), ``hang`` (``hang_seconds``, then the answer);
+   the same page usually succeeds (scripted faults, ``script_faults``, come first): ``503`` / ``500`` (the API's
+   error body; the request is not processed, so a write is not applied), ``truncated`` (half the JSON, status 200)
+   and ``reset`` (the connection drops mid-body) after the request was processed (a write is applied, its answer
+   lost), ``hang`` (``hang_seconds``, then the answer);
 6. the answer (``ok`` for 2xx, ``bad_request`` for 400, ``not_found`` for 404).
 
 Test controls at the server root, outside the API: ``GET /_sim/stats``, ``POST /_sim/reset``, ``GET|POST
@@ -355,10 +357,10 @@ class RecordApiSimulator(LoopbackServer):
             if not await self._pause(config.hang_seconds, request):
                 return Response(status_code=499)
             fault = None
-        built = answer()
-        result = await built if not isinstance(built, Answer) else built
-        if fault in ("500", "503"):
+        if fault in ("500", "503"):  # failed before the request was processed: a write is not applied
             return self.server_error(fault).response()
+        built = answer()  # truncated and reset answers were processed (a write is applied) and then lost
+        result = await built if not isinstance(built, Answer) else built
         if fault == "truncated":
             return Response(result.body[: len(result.body) // 2], 200, media_type=result.media_type)
         if fault == "reset":

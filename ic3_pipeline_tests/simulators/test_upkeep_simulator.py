@@ -375,3 +375,16 @@ def test_scripted_5xx_burst_then_normal_answers(upkeep) -> None:
     sim.reset_stats()
     with session(sim) as http:
         assert http.get("/assets").status_code == 200, "reset_stats forgets unused scripted faults"
+
+
+def test_a_5xx_on_create_applies_nothing_a_reset_applies_the_write(upkeep) -> None:
+    sim = upkeep()
+    count = len(sim.records("work_orders"))
+    with session(sim) as http:
+        sim.script_faults(["503"])
+        assert http.post("/work-orders", json={"title": "Lost"}).status_code == 503
+        assert len(sim.records("work_orders")) == count
+        sim.script_faults(["reset"])
+        with pytest.raises(httpx.TransportError):
+            http.post("/work-orders", json={"title": "Applied, answer lost"})
+    assert [r["title"] for r in sim.records("work_orders")[count:]] == ["Applied, answer lost"]
