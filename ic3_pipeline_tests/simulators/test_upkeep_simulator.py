@@ -6,12 +6,12 @@ What the answers must look like comes from shared/reference/other-cmms-apis.md, 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
-import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import httpx
