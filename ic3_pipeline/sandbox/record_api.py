@@ -365,7 +365,7 @@ class RecordApiSimulator(LoopbackServer):
             return Response(result.body[: len(result.body) // 2], 200, media_type=result.media_type)
         if fault == "reset":
             return DroppedResponse(result.body, result.status, dict(result.headers), media_type=result.media_type)
-        outcome = {400: "bad_request", 404: "not_found", 401: "unauthorized"}.get(result.status)
+        outcome = {400: "bad_request", 406: "bad_request", 404: "not_found", 401: "unauthorized"}.get(result.status)
         if 200 <= result.status < 300:
             outcome = "ok"
         if outcome:
