@@ -63,8 +63,10 @@ def import_command(path: Path, sheet: str | None) -> None:
               help="innomaint (required): register whose asset ids the simulated CMMS knows; the record-API "
                    "simulators (upkeep, fiix, ...): optional, its asset ids become the assets' codes.")
 @click.option("--port", type=int, default=None,
-              help="Port on 127.0.0.1 (default: 8765 innomaint, 8766 maximo, 8767 upkeep, 8768 fiix).")
-@click.option("--token", default=None, help="Bearer token to require (default: $INNOMAINT_API_TOKEN, else 'sim-token').")
+              help="Port on 127.0.0.1 (default: 8765 innomaint, 8766 maximo, 8767 upkeep, 8768 fiix, 8769 sap_pm, "
+                   "8770 inhouse).")
+@click.option("--token", default=None, help="innomaint, inhouse: bearer token to require (default: $INNOMAINT_API_TOKEN, "
+                                            "else 'sim-token'; $INHOUSE_API_TOKEN, else 'sim-inhouse-token').")
 @click.option("--rate-limit", type=float, default=None, help="Requests/s accepted before throttling (default: none).")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True)
 @click.option("--fault-rate", type=float, default=0.0, show_default=True, help="Share of requests given an injected fault.")
@@ -82,15 +84,17 @@ def simulate(cmms: str, register: Path | None, port: int | None, token: str | No
 
     maximo takes its API key from $MAXIMO_API_KEY, else 'sim-apikey'; upkeep its login from $UPKEEP_EMAIL and
     $UPKEEP_PASSWORD, else sim@example.com / sim-password; fiix its keys from $FIIX_APP_KEY, $FIIX_ACCESS_KEY and
-    $FIIX_SECRET_KEY, else sim-app-key / sim-access-key / sim-secret-key."""
+    $FIIX_SECRET_KEY, else sim-app-key / sim-access-key / sim-secret-key; sap_pm its basic-auth login from
+    $SAP_PM_USER and $SAP_PM_PASSWORD, else SIM_USER / sim-password; inhouse its bearer token from
+    $INHOUSE_API_TOKEN, else sim-inhouse-token."""
     import os
 
     from ic3_pipeline.cli.simulate import serve_record_simulator
 
     if cmms in RECORD_SIMULATORS:
         serve_record_simulator(cmms, register=register, port=port, sites=sites, assets_per_site=assets_per_site,
-                               knobs={"seed": seed, "rate_limit": rate_limit, "latency_ms": latency_ms,
-                                      "fault_rate": fault_rate})
+                               token=token, knobs={"seed": seed, "rate_limit": rate_limit, "latency_ms": latency_ms,
+                                                   "fault_rate": fault_rate})
         return
     if cmms == "maximo":
         from ic3_pipeline.sandbox.maximo_simulator import MaximoSimConfig

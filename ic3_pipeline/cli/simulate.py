@@ -27,18 +27,29 @@ RECORD_SIMULATORS: dict[str, RecordSimulator] = {
     "fiix": RecordSimulator("fiix_simulator", "FiixSimConfig", 8768,
                             {"app_key": "FIIX_APP_KEY", "access_key": "FIIX_ACCESS_KEY",
                              "secret_key": "FIIX_SECRET_KEY"}),
+    "sap_pm": RecordSimulator("sap_pm_simulator", "SapPmSimConfig", 8769,
+                              {"user": "SAP_PM_USER", "password": "SAP_PM_PASSWORD"}),
+    "inhouse": RecordSimulator("inhouse_simulator", "InhouseSimConfig", 8770, {"token": "INHOUSE_API_TOKEN"}),
 }
 
 
 def serve_record_simulator(name: str, *, register: Path | None, port: int | None, sites: str | None,
-                           assets_per_site: int | None, knobs: dict[str, Any]) -> None:
-    """Build the named simulator's config from the options and environment, then serve until Ctrl+C."""
+                           assets_per_site: int | None, token: str | None, knobs: dict[str, Any]) -> None:
+    """Build the named simulator's config from the options and environment, then serve until Ctrl+C.
+
+    ``--token`` is honoured only by a simulator that takes a bearer token (inhouse); elsewhere it is refused rather
+    than silently ignored."""
     spec = RECORD_SIMULATORS[name]
     module = importlib.import_module(f"ic3_pipeline.sandbox.{spec.module}")
     settings = dict(knobs)
     for knob, variable in spec.credentials.items():
         if os.environ.get(variable):
             settings[knob] = os.environ[variable]
+    if token is not None:
+        if "token" not in spec.credentials:
+            raise click.UsageError(f"--token is for innomaint and inhouse; {name} takes its credentials from "
+                                   f"{', '.join('$' + v for v in spec.credentials.values())}.")
+        settings["token"] = token
     if sites is not None:
         settings["sites"] = tuple(s.strip() for s in sites.split(",") if s.strip())
     if assets_per_site is not None:

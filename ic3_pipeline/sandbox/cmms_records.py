@@ -12,7 +12,7 @@ Nothing here may import the product's connectors, sync engine or components: a b
 
 Every value is a pure function of those inputs until a test changes the data: ``change`` edits records and moves
 their ``updated_at`` past every earlier one (incremental reads must see them), ``delete`` removes records (a full
-read must notice they are gone), ``add`` creates one (as a client's write-back does).
+read must notice they are gone), ``mark_deleted`` flags them (an incremental read sees the flag), ``add`` creates one (as a client's write-back does).
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ class CmmsDataset:
                     order["schedule_id"] = schedule["id"]
 
     def _insert(self, collection: str, record: Record) -> Record:
+        record.setdefault("marked_deleted", False)
         record["id"] = self._next_id[collection]
         self._next_id[collection] += 1
         self._tables[collection][record["id"]] = record
@@ -238,6 +239,21 @@ class CmmsDataset:
             chosen = self._choose(table, ids, count or 0, site, "delete")
             for record_id in chosen:
                 del table[record_id]
+            self.version += 1
+            return chosen
+
+    def mark_deleted(self, collection: str, ids: Iterable[int] | None = None, count: int | None = None) -> list[int]:
+        """Flag records as deleted without removing them (``marked_deleted``, ``updated_at`` now), as CMMSs that
+        keep a deletion flag do; returns the ids flagged (those already flagged are left alone)."""
+        if (ids is None) == (count is None):
+            raise ValueError("give either ids or count")
+        table = self._table(collection)
+        with self.lock:
+            live = {i: r for i, r in table.items() if not r["marked_deleted"]}
+            chosen = self._choose(live, ids, count or 0, None, "mark-deleted")
+            when = self._tick()
+            for record_id in chosen:
+                table[record_id] = {**table[record_id], "marked_deleted": True, "updated_at": when}
             self.version += 1
             return chosen
 

@@ -12,7 +12,9 @@ sent). The base URL (``FIIX_BASE_URL``) is ``http://127.0.0.1:PORT``, the tenant
 The body is a FindRequest: ``{"_maCn":"FindRequest","className":"WorkOrder","fields":"id, strCode","filters":
 [{"ql":"intSiteID = ? AND intUpdated > ?","parameters":[1, 1700000000000]}],"orderBy":"id","startIndex":0,
 "maxObjects":100}``. ``fields`` absent means every field; ``filters`` are ANDed, each ``ql`` a conjunction (``AND``)
-of ``field op ?`` with ``=``, ``!=``, ``<>``, ``>``, ``>=``, ``<``, ``<=``, or ``field IN (?, ?)``; ``dtm`` fields
+of ``field op ?`` with ``=``, ``!=``, ``<>``, ``>``, ``>=``, ``<``, ``<=``, or ``field IN (?, ?)``; a filter may also
+carry ``selectedSites`` (site ids), ``fullText`` (a substring of its ``fields``, default every ``str`` field) and a
+``name`` (a label); ``dtm`` fields
 compare as instants (parameters ``yyyy-MM-dd HH:mm:ss`` or ISO 8601), ``int`` fields as numbers. ``maxObjects`` above
 ``max_objects`` (100) is silently cut to it, so a client must page on ``totalObjects``, not on a short page.
 The answer: ``{"_maCn":"FindResponse","objects":[{"className":"WorkOrder","id":…,…}],"totalObjects":N}``, ordered
@@ -327,13 +329,19 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 
 def _filter(spec: Any, known: tuple[str, ...]) -> list[Callable[[dict[str, Any]], bool]]:
     """One filter object -> one test per ``AND``-ed condition, parameters consumed left to right."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("ql"), str):
-        raise _RequestError(BAD_REQUEST, "Each filter needs a ql string.")
-    unsupported = sorted(set(spec) - {"ql", "parameters"})
+    if not isinstance(spec, dict):
+        raise _RequestError(BAD_REQUEST, "Each filter must be an object.")
+    unsupported = sorted(set(spec) - {"ql", "parameters", "name", "fullText", "fields", "selectedSites"})
     if unsupported:
         raise _RequestError(BAD_REQUEST, f"Unsupported filter keys {unsupported}.")
+    tests = _text_and_site_tests(spec, known)
+    if spec.get("ql") is None:
+        if spec.get("parameters"):
+            raise _RequestError(BAD_REQUEST, "A filter with parameters needs a ql string.")
+        return tests
+    if not isinstance(spec["ql"], str):
+        raise _RequestError(BAD_REQUEST, "ql must be a string.")
     parameters = list(spec.get("parameters") or [])
-    tests: list[Callable[[dict[str, Any]], bool]] = []
     for condition in re.split(r"\s+AND\s+", spec["ql"].strip(), flags=re.IGNORECASE):
         match = _CONDITION.match(condition)
         if match is None:
@@ -352,6 +360,27 @@ def _filter(spec: Any, known: tuple[str, ...]) -> list[Callable[[dict[str, Any]]
             tests.append(lambda row, f=field, o=_OPS[op], v=values[0]: o(_comparable(f, row[f]), v))
     if parameters:
         raise _RequestError(BAD_REQUEST, f"Filter {spec['ql']!r} has more parameters than ?.")
+    return tests
+
+
+def _text_and_site_tests(spec: dict[str, Any], known: tuple[str, ...]) -> list[Callable[[dict[str, Any]], bool]]:
+    """``fullText`` (case-insensitive substring of the ``fields`` named, default every ``str`` field) and
+    ``selectedSites`` (site ids the object's ``intSiteID`` must be among); ``name`` only labels a filter."""
+    tests: list[Callable[[dict[str, Any]], bool]] = []
+    text = spec.get("fullText")
+    if text is not None:
+        if not isinstance(text, str):
+            raise _RequestError(BAD_REQUEST, "fullText must be a string.")
+        fields = _fields(spec.get("fields"), known) if spec.get("fields") else [f for f in known if f.startswith("str")]
+        searched = [f for f in fields if f.startswith("str")]
+        needle = text.lower()
+        tests.append(lambda row, fs=searched: any(needle in (row[f] or "").lower() for f in fs))
+    sites = spec.get("selectedSites")
+    if sites is not None:
+        if "intSiteID" not in known or not isinstance(sites, list) or not all(
+                isinstance(site, int) and not isinstance(site, bool) for site in sites):
+            raise _RequestError(BAD_REQUEST, "selectedSites must be a list of site ids, on a class with intSiteID.")
+        tests.append(lambda row, chosen=frozenset(sites): row["intSiteID"] in chosen)
     return tests
 
 

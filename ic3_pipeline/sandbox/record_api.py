@@ -10,13 +10,16 @@ all four, in this order (tests and benchmarks rely on it):
 3. ``latency_ms``;
 4. the API's auth check -> its own refusal (``unauthorized``);
 5. a fault drawn with probability ``fault_rate`` from hash(seed, request key, n-th time it was asked), so a retry of
-   the same page usually succeeds: ``503`` / ``500`` (the API's error body), ``truncated`` (half the JSON, status
-   200), ``reset`` (the connection drops mid-body), ``hang`` (``hang_seconds``, then the answer);
+   the same page usually succeeds (scripted faults, ``script_faults``, come first): ``503`` / ``500`` (the API's
+   error body; the request is not processed, so a write is not applied), ``truncated`` (half the JSON, status 200)
+   and ``reset`` (the connection drops mid-body) after the request was processed (a write is applied, its answer
+   lost), ``hang`` (``hang_seconds``, then the answer);
 6. the answer (``ok`` for 2xx, ``bad_request`` for 400, ``not_found`` for 404).
 
 Test controls at the server root, outside the API: ``GET /_sim/stats``, ``POST /_sim/reset``, ``GET|POST
 /_sim/config``, ``POST /_sim/change`` ``{"collection": "work_orders", "count": 2}`` or ``"ids": [..]``,
-``POST /_sim/delete`` (same body), ``GET /_sim/truth?collection=assets`` (the records as the API renders them, every
+``POST /_sim/delete`` (same body), ``POST /_sim/faults`` ``{"kinds": ["503", "503", "503"]}`` (a burst: the next
+requests get these faults in order), ``GET /_sim/truth?collection=assets`` (the records as the API renders them, every
 field) and ``GET /_sim/records?collection=assets`` (the neutral records, dates in ISO 8601). Secrets are never echoed.
 """
 
@@ -28,6 +31,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -40,7 +44,7 @@ from starlette.routing import BaseRoute, Route
 
 from ic3_pipeline.sandbox.cmms_records import COLLECTIONS, CmmsDataset, Record
 from ic3_pipeline.sandbox.innomaint_data import stable_fraction
-from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer
+from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, TokenBucket, effective_burst
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +107,7 @@ class RecordApiConfig:
 
     @property
     def effective_burst(self) -> float:
-        if self.burst is not None:
-            return float(self.burst)
-        return max(1.0, (self.rate_limit or 0.0) * 0.1)
+        return effective_burst(self.rate_limit, self.burst)
 
     def public(self) -> dict[str, Any]:
         """The knobs as JSON, without the credentials (stand-ins for secrets, never echoed)."""
@@ -125,8 +127,7 @@ class _ServerState:
     def __init__(self, config: RecordApiConfig) -> None:
         self.lock = threading.Lock()
         self.config = config
-        self._tokens = config.effective_burst
-        self._refilled_at = time.monotonic()
+        self._bucket = TokenBucket(config.effective_burst)
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -134,6 +135,7 @@ class _ServerState:
         self.per_path: dict[str, int] = {}
         self.faults: dict[str, int] = {}
         self.asked: dict[str, int] = {}
+        self.scripted: deque[str] = deque()
 
     def reset(self) -> None:
         """Forget everything seen, including the per-request sequence that drives random faults."""
@@ -143,7 +145,7 @@ class _ServerState:
     def replace_config(self, config: RecordApiConfig) -> None:
         with self.lock:
             self.config = config
-            self._tokens = min(self._tokens, config.effective_burst) if config.rate_limit else config.effective_burst
+            self._bucket.resize(config.effective_burst, bool(config.rate_limit))
 
     def admit(self, path: str) -> float | None:
         """Count the request; None when the token bucket lets it through, else the seconds until it would."""
@@ -154,24 +156,35 @@ class _ServerState:
             rate = self.config.rate_limit
             if rate is None:
                 return None
-            self._tokens = min(self.config.effective_burst, self._tokens + (now - self._refilled_at) * rate)
-            self._refilled_at = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return None
-            self.counts["throttled"] += 1
-            return (1.0 - self._tokens) / rate
+            wait_s = self._bucket.take(rate, self.config.effective_burst, now)
+            if wait_s is not None:
+                self.counts["throttled"] += 1
+            return wait_s
 
     def count(self, outcome: str) -> None:
         with self.lock:
             self.counts[outcome] += 1
 
+    def script(self, kinds: list[str]) -> None:
+        unknown = sorted(set(kinds) - set(FAULT_KINDS) - {"ok"})
+        if unknown:
+            raise ValueError(f"fault kinds must be among {FAULT_KINDS} or 'ok', got {unknown}")
+        with self.lock:
+            self.scripted.extend(kinds)
+
     def next_fault(self, request_key: str) -> str | None:
-        """The seeded coin for the n-th authorised request with this key."""
+        """The next scripted fault (whatever the request), else the seeded coin for the n-th authorised request
+        with this key."""
         with self.lock:
             nth = self.asked.get(request_key, 0) + 1
             self.asked[request_key] = nth
             config = self.config
+            if self.scripted:
+                kind = self.scripted.popleft()
+                if kind == "ok":
+                    return None
+                self.faults[kind] = self.faults.get(kind, 0) + 1
+                return kind
         if config.fault_rate <= 0 or stable_fraction(config.seed, "fault", request_key, nth) >= config.fault_rate:
             return None
         kind = config.fault_kinds[int(stable_fraction(config.seed, "fault-kind", request_key, nth)
@@ -282,6 +295,12 @@ class RecordApiSimulator(LoopbackServer):
     def reset_stats(self) -> None:
         self._state.reset()
 
+    def script_faults(self, kinds: list[str]) -> None:
+        """The next API requests that pass auth get these faults in order, whatever they ask (``"ok"`` for a normal
+        answer): ``["503"] * 5`` is a burst of five 503s, an outage a client must ride out. Scripted faults come
+        before the ``fault_rate`` coin; ``reset_stats`` forgets those not yet used."""
+        self._state.script(list(kinds))
+
     def records(self, collection: str) -> list[Record]:
         """The neutral records (what the source means) in id order."""
         return self.data.records(collection)
@@ -338,15 +357,15 @@ class RecordApiSimulator(LoopbackServer):
             if not await self._pause(config.hang_seconds, request):
                 return Response(status_code=499)
             fault = None
-        built = answer()
-        result = await built if not isinstance(built, Answer) else built
-        if fault in ("500", "503"):
+        if fault in ("500", "503"):  # failed before the request was processed: a write is not applied
             return self.server_error(fault).response()
+        built = answer()  # truncated and reset answers were processed (a write is applied) and then lost
+        result = await built if not isinstance(built, Answer) else built
         if fault == "truncated":
             return Response(result.body[: len(result.body) // 2], 200, media_type=result.media_type)
         if fault == "reset":
             return DroppedResponse(result.body, result.status, dict(result.headers), media_type=result.media_type)
-        outcome = {400: "bad_request", 404: "not_found", 401: "unauthorized"}.get(result.status)
+        outcome = {400: "bad_request", 406: "bad_request", 404: "not_found", 401: "unauthorized"}.get(result.status)
         if 200 <= result.status < 300:
             outcome = "ok"
         if outcome:
@@ -363,6 +382,7 @@ class RecordApiSimulator(LoopbackServer):
             Route("/_sim/change", self._handle_change, methods=["POST"]),
             Route("/_sim/delete", self._handle_delete, methods=["POST"]),
             Route("/_sim/truth", self._handle_truth, methods=["GET"]),
+            Route("/_sim/faults", self._handle_faults, methods=["POST"]),
             Route("/_sim/records", self._handle_records, methods=["GET"]),
         ]
 
@@ -392,6 +412,15 @@ class RecordApiSimulator(LoopbackServer):
             return {"deleted": self.delete(body["collection"], body.get("ids"),
                                            None if count is None else int(count))}
         return await self._control(request, delete)
+
+    async def _handle_faults(self, request: Request) -> Response:
+        async def script(body: dict[str, Any]) -> dict[str, Any]:
+            kinds = body["kinds"]
+            if not isinstance(kinds, list):
+                raise ValueError("kinds must be a list, e.g. [\"503\", \"503\", \"reset\"]")
+            self.script_faults(kinds)
+            return {"scripted": kinds}
+        return await self._control(request, script)
 
     async def _handle_truth(self, request: Request) -> Response:
         async def truth(_: dict[str, Any]) -> dict[str, Any]:

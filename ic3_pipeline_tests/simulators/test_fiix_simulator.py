@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from ic3_pipeline.sandbox.fiix_simulator import FIELDS, FiixSimConfig, FiixSimulator
+from ic3_pipeline_tests.simulators.conftest import free_port, run_simulate
 
 APP, ACCESS, SECRET = "app-123", "access-456", "secret-789"
 CLASSES = {"Asset": "assets", "WorkOrder": "work_orders", "ScheduledMaintenance": "schedules"}
@@ -175,12 +176,12 @@ def test_values_and_references(fiix) -> None:
 
 
 def test_throttling_is_error_1100_in_a_200_body(fiix) -> None:
-    sim = fiix(rate_limit=0.5, burst=1)
+    sim = fiix(rate_limit=0.1, burst=1)
     assert ok(find(sim, request("Asset", maxObjects=1)))
     throttled = find(sim, request("Asset", maxObjects=1))
     assert throttled.status_code == 200 and "Retry-After" not in throttled.headers
     error = throttled.json()["error"]
-    assert error["code"] == 1100 and 1000 <= error["object"]["P_CLIENT_AUTO_RETRY_WAIT_ADVISORY_MS"] <= 2000
+    assert error["code"] == 1100 and 5000 <= error["object"]["P_CLIENT_AUTO_RETRY_WAIT_ADVISORY_MS"] <= 10_000
     sim.configure(advisory_ms=6000)
     assert find(sim, request("Asset")).json()["error"]["object"] == {"P_CLIENT_AUTO_RETRY_WAIT_ADVISORY_MS": 6000}
     stats = sim.stats()
@@ -247,30 +248,26 @@ def test_config_is_checked() -> None:
 
 
 def test_cli_simulate_fiix_takes_its_keys_from_the_environment() -> None:
-    import os
-    import subprocess
-
-    from ic3_pipeline_tests.simulators.conftest import free_port
-    from ic3_pipeline_tests.simulators.test_upkeep_simulator import ic3_command
-
     port = free_port()
-    env = {**os.environ, "FIIX_APP_KEY": APP, "FIIX_ACCESS_KEY": ACCESS, "FIIX_SECRET_KEY": "cli-fiix-secret"}
-    process = subprocess.Popen(ic3_command() + ["simulate", "fiix", "--port", str(port), "--assets-per-site", "3"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     class Target:
         base_url = f"http://127.0.0.1:{port}"
 
-    try:
-        response, deadline = None, time.monotonic() + 60
-        while response is None and process.poll() is None and time.monotonic() < deadline:
-            try:
-                response = find(Target, request("Asset"), secret="cli-fiix-secret")  # type: ignore[arg-type]
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert response is not None, "the simulator never answered"
-        assert ok(response)["totalObjects"] == 6
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=20)
+    response, output = run_simulate(
+        ["fiix", "--port", str(port), "--assets-per-site", "3"],
+        {"FIIX_APP_KEY": APP, "FIIX_ACCESS_KEY": ACCESS, "FIIX_SECRET_KEY": "cli-fiix-secret"},
+        lambda: find(Target, request("Asset"), secret="cli-fiix-secret"),  # type: ignore[arg-type]
+        "Fiix simulator at")
+    assert ok(response)["totalObjects"] == 6
     assert "cli-fiix-secret" not in output and f"Fiix simulator at http://127.0.0.1:{port}" in output
+
+
+def test_selected_sites_full_text_and_named_filters(fiix) -> None:
+    sim = fiix()
+    site_one = read_all(sim, "Asset", page=100, filters=[{"name": "site", "selectedSites": [1]}])
+    assert site_one == [a for a in sim.truth("assets") if a["intSiteID"] == 1] != []
+    word = sim.truth("assets")[0]["strName"].split()[0]
+    found = read_all(sim, "Asset", page=100, filters=[{"fullText": word.upper(), "fields": "strName"}])
+    assert found == [a for a in sim.truth("assets") if word.lower() in a["strName"].lower()] != []
+    assert fiix_error(find(sim, request("Asset", filters=[{"selectedSites": "1"}])), 400, 1020)
+    assert fiix_error(find(sim, request("Asset", filters=[{"sort": "x"}])), 400, 1020)

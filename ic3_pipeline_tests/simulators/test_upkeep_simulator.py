@@ -6,23 +6,19 @@ What the answers must look like comes from shared/reference/other-cmms-apis.md, 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import re
-import subprocess
-import sys
 import threading
 import time
-import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from ic3_pipeline.sandbox.upkeep_simulator import UpKeepSimConfig, UpKeepSimulator, serve
-from ic3_pipeline_tests.simulators.conftest import free_port
+from ic3_pipeline_tests.simulators.conftest import free_port, run_simulate
 
 EMAIL, PASSWORD = "ops@example.com", "pw-upkeep-123"
 PATHS = {"assets": "/assets", "work_orders": "/work-orders", "schedules": "/preventive-maintenance"}
@@ -218,7 +214,7 @@ def test_create_work_order(upkeep) -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after(upkeep) -> None:
-    sim = upkeep(rate_limit=0.5, burst=2)
+    sim = upkeep(rate_limit=0.1, burst=2)
     token = login(sim)
     assert httpx.get(f"{sim.base_url}/assets", headers={"Session-Token": token}).status_code == 200
     throttled = httpx.get(f"{sim.base_url}/assets", headers={"Session-Token": token})
@@ -310,11 +306,6 @@ def test_config_is_checked() -> None:
 # -- the command line ----------------------------------------------------------------------------------
 
 
-def ic3_command() -> list[str]:
-    script = Path(sys.executable).with_name("ic3")
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from ic3_pipeline.cli import run; run()"]
-
-
 def test_serve_logs_a_banner_without_the_password(caplog) -> None:
     port, stop = free_port(), threading.Event()
     caplog.set_level(logging.INFO, logger="ic3_pipeline.sandbox.record_api")
@@ -335,24 +326,65 @@ def test_serve_logs_a_banner_without_the_password(caplog) -> None:
 
 def test_cli_simulate_upkeep_takes_its_login_from_the_environment() -> None:
     port = free_port()
-    env = {**os.environ, "UPKEEP_EMAIL": "cli@example.com", "UPKEEP_PASSWORD": "cli-secret-789"}
-    process = subprocess.Popen(
-        ic3_command() + ["simulate", "upkeep", "--port", str(port), "--sites", "Alpha,Beta", "--assets-per-site", "4",
-                         "--seed", "3"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        url, response = f"http://127.0.0.1:{port}/api/v2", None
-        deadline = time.monotonic() + 60
-        while response is None and process.poll() is None and time.monotonic() < deadline:
-            try:
-                response = httpx.post(f"{url}/auth", json={"email": "cli@example.com", "password": "cli-secret-789"})
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert response is not None and response.status_code == 200, "the simulator never answered"
+    url = f"http://127.0.0.1:{port}/api/v2"
+
+    def probe() -> list[dict[str, Any]]:
+        response = httpx.post(f"{url}/auth", json={"email": "cli@example.com", "password": "cli-secret-789"})
+        assert response.status_code == 200, response.text
         token = response.json()["result"]["sessionToken"]
-        assets = httpx.get(f"{url}/assets", params={"limit": 100}, headers={"Session-Token": token}).json()["results"]
-        assert len(assets) == 8 and {a["locationName"] for a in assets} == {"Alpha", "Beta"}
-    finally:
-        process.terminate()
-        output, _ = process.communicate(timeout=20)
+        return httpx.get(f"{url}/assets", params={"limit": 100}, headers={"Session-Token": token}).json()["results"]
+
+    assets, output = run_simulate(
+        ["upkeep", "--port", str(port), "--sites", "Alpha,Beta", "--assets-per-site", "4", "--seed", "3"],
+        {"UPKEEP_EMAIL": "cli@example.com", "UPKEEP_PASSWORD": "cli-secret-789"}, probe, "UpKeep simulator at")
+    assert len(assets) == 8 and {a["locationName"] for a in assets} == {"Alpha", "Beta"}
     assert "cli-secret-789" not in output and f"127.0.0.1:{port}/api/v2" in output
+
+
+def test_cli_simulate_with_a_register_serves_its_assets(sample_register) -> None:
+    from ic3_pipeline.register.launch import register_sites
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api/v2"
+
+    def probe() -> list[dict[str, Any]]:
+        token = httpx.post(f"{url}/auth", json={"email": "sim@example.com", "password": "sim-password"}).json()
+        session_header = {"Session-Token": token["result"]["sessionToken"]}
+        return [a for offset in (0, 100) for a in httpx.get(
+            f"{url}/assets", params={"limit": 100, "offset": offset}, headers=session_header).json()["results"]]
+
+    assets, _ = run_simulate(["upkeep", "--port", str(port), "--register", str(sample_register)],
+                             {"UPKEEP_EMAIL": "", "UPKEEP_PASSWORD": ""}, probe, "UpKeep simulator at")
+    assert {a["barcode"]: a["locationName"] for a in assets} == register_sites(sample_register)
+
+
+def test_scripted_5xx_burst_then_normal_answers(upkeep) -> None:
+    sim = upkeep()
+    root = sim.base_url.removesuffix("/api/v2")
+    with session(sim) as http:
+        scripted = httpx.post(f"{root}/_sim/faults", json={"kinds": ["503", "503", "500", "ok", "reset"]})
+        assert scripted.status_code == 200
+        statuses = [http.get("/assets", params={"offset": n}).status_code for n in range(4)]
+        with pytest.raises(httpx.TransportError):
+            http.get("/assets")
+        assert http.get("/assets").status_code == 200
+    assert statuses == [503, 503, 500, 200]
+    assert sim.stats()["faults"] == {"503": 2, "500": 1, "reset": 1}
+    assert httpx.post(f"{root}/_sim/faults", json={"kinds": ["boom"]}).status_code == 400
+    sim.script_faults(["503"])
+    sim.reset_stats()
+    with session(sim) as http:
+        assert http.get("/assets").status_code == 200, "reset_stats forgets unused scripted faults"
+
+
+def test_a_5xx_on_create_applies_nothing_a_reset_applies_the_write(upkeep) -> None:
+    sim = upkeep()
+    count = len(sim.records("work_orders"))
+    with session(sim) as http:
+        sim.script_faults(["503"])
+        assert http.post("/work-orders", json={"title": "Lost"}).status_code == 503
+        assert len(sim.records("work_orders")) == count
+        sim.script_faults(["reset"])
+        with pytest.raises(httpx.TransportError):
+            http.post("/work-orders", json={"title": "Applied, answer lost"})
+    assert [r["title"] for r in sim.records("work_orders")[count:]] == ["Applied, answer lost"]
