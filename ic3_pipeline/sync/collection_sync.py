@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ic3_pipeline.http_client import HttpCallFailed, ResilientClient
 from ic3_pipeline.http_client.auth import AuthRefused
+from ic3_pipeline.sync.change_values import change_instant
 from ic3_pipeline.sync.stream_state import NO_PARTITION, advance_mark, mark_finished, mark_started, read_position
 from ic3_pipeline.sync.streams import (
     CollectionApiError,
@@ -52,7 +53,6 @@ from ic3_pipeline.warehouse.stream_tables import (
     WriteFigures,
     column_name,
     mark_deleted,
-    parse_datetime,
     rows_seen_since,
 )
 from ic3_pipeline.warehouse.times import utc_now
@@ -243,7 +243,7 @@ class _PageWriter:
                     children[name].append(child_row)
             if change_field and record.get(change_field):
                 try:
-                    changed = parse_datetime(str(record[change_field]))
+                    changed = change_instant(record[change_field])
                 except ValueError:
                     continue
                 largest = changed if largest is None or changed > largest else largest

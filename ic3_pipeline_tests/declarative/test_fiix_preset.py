@@ -79,9 +79,16 @@ def test_full_incremental_and_full_with_a_delete_are_exact(fiix_engine, simulato
     assert 4 <= rows < len(simulator.truth("work_orders"))
     assert_exact(fiix_engine, simulator, "work_orders")
 
+    simulator.change("assets", count=2)
+    incremental = [sync(spec, "assets", simulator.base_url, fiix_engine, SECRETS, partition=site, page_size=10).report
+                   for site in SITES]
+    assert {r.mode for r in incremental} == {"incremental"}  # on intUpdated (epoch ms): a filter of its own
+    assert 2 <= sum(r.rows for r in incremental) < len(simulator.truth("assets"))
+    assert_exact(fiix_engine, simulator, "assets")
+
     gone = simulator.delete("assets", count=1)
-    deleted = sum(sync(spec, "assets", simulator.base_url, fiix_engine, SECRETS, partition=site,
-                       page_size=10).report.deleted for site in SITES)  # no change field: every read is full
+    deleted = sum(sync(spec, "assets", simulator.base_url, fiix_engine, SECRETS, partition=site, page_size=10,
+                       full=True).report.deleted for site in SITES)
     assert deleted == len(gone) == 1
     assert_exact(fiix_engine, simulator, "assets")
 
