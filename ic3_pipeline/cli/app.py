@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from ic3_pipeline.cli.simulate import RECORD_SIMULATORS  # light: names and ports only, no simulator imported
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
@@ -56,34 +58,52 @@ def import_command(path: Path, sheet: str | None) -> None:
 
 
 @main.command("simulate")
-@click.argument("cmms", type=click.Choice(["innomaint", "maximo"]))
+@click.argument("cmms", type=click.Choice(["innomaint", "maximo", *RECORD_SIMULATORS]))
 @click.option("--register", "register", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="innomaint (required): register whose asset ids the simulated CMMS knows.")
-@click.option("--port", type=int, default=None, help="Port on 127.0.0.1 (default: 8765 innomaint, 8766 maximo).")
-@click.option("--token", default=None, help="Bearer token to require (default: $INNOMAINT_API_TOKEN, else 'sim-token').")
-@click.option("--rate-limit", type=float, default=None, help="Requests/s accepted before answering 429 (default: none).")
+              help="innomaint (required): register whose asset ids the simulated CMMS knows; the record-API "
+                   "simulators (upkeep, fiix, ...): optional, its asset ids become the assets' codes.")
+@click.option("--port", type=int, default=None,
+              help="Port on 127.0.0.1 (default: 8765 innomaint, 8766 maximo, 8767 upkeep, 8768 fiix, 8769 sap_pm, "
+                   "8770 inhouse).")
+@click.option("--token", default=None, help="innomaint, inhouse: bearer token to require (default: $INNOMAINT_API_TOKEN, "
+                                            "else 'sim-token'; $INHOUSE_API_TOKEN, else 'sim-inhouse-token').")
+@click.option("--rate-limit", type=float, default=None, help="Requests/s accepted before throttling (default: none).")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True)
 @click.option("--fault-rate", type=float, default=0.0, show_default=True, help="Share of requests given an injected fault.")
 @click.option("--missing-fraction", type=float, default=0.0, show_default=True, help="Share of ids answered 404.")
 @click.option("--seed", default=7, show_default=True)
-@click.option("--sites", default="BEDFORD,NASHUA", show_default=True, help="maximo: site ids, comma-separated.")
-@click.option("--assets-per-site", default=40, show_default=True, help="maximo: assets per site.")
+@click.option("--sites", default=None, help="maximo and the record-API simulators: site names, comma-separated "
+                                           "(default: BEDFORD,NASHUA for maximo; 'North Plant,South Plant' otherwise).")
+@click.option("--assets-per-site", type=int, default=None,
+              help="maximo and the record-API simulators: assets per site (default: 40 maximo, 25 otherwise).")
 @click.option("--max-page-size", default=1000, show_default=True, help="maximo: largest oslc.pageSize accepted.")
 def simulate(cmms: str, register: Path | None, port: int | None, token: str | None, rate_limit: float | None,
-             latency_ms: float, fault_rate: float, missing_fraction: float, seed: int, sites: str,
-             assets_per_site: int, max_page_size: int) -> None:
+             latency_ms: float, fault_rate: float, missing_fraction: float, seed: int, sites: str | None,
+             assets_per_site: int | None, max_page_size: int) -> None:
     """Serve a CMMS simulator on 127.0.0.1 (test and demo equipment).
 
-    maximo takes its API key from $MAXIMO_API_KEY, else 'sim-apikey'."""
+    maximo takes its API key from $MAXIMO_API_KEY, else 'sim-apikey'; upkeep its login from $UPKEEP_EMAIL and
+    $UPKEEP_PASSWORD, else sim@example.com / sim-password; fiix its keys from $FIIX_APP_KEY, $FIIX_ACCESS_KEY and
+    $FIIX_SECRET_KEY, else sim-app-key / sim-access-key / sim-secret-key; sap_pm its basic-auth login from
+    $SAP_PM_USER and $SAP_PM_PASSWORD, else SIM_USER / sim-password; inhouse its bearer token from
+    $INHOUSE_API_TOKEN, else sim-inhouse-token."""
     import os
 
+    from ic3_pipeline.cli.simulate import serve_record_simulator
+
+    if cmms in RECORD_SIMULATORS:
+        serve_record_simulator(cmms, register=register, port=port, sites=sites, assets_per_site=assets_per_site,
+                               token=token, knobs={"seed": seed, "rate_limit": rate_limit, "latency_ms": latency_ms,
+                                                   "fault_rate": fault_rate})
+        return
     if cmms == "maximo":
         from ic3_pipeline.sandbox.maximo_simulator import MaximoSimConfig
         from ic3_pipeline.sandbox.maximo_simulator import serve as serve_maximo
 
         try:
             maximo = MaximoSimConfig(
-                sites=tuple(s.strip() for s in sites.split(",") if s.strip()), assets_per_site=assets_per_site,
+                sites=tuple(s.strip() for s in (sites or "BEDFORD,NASHUA").split(",") if s.strip()),
+                assets_per_site=assets_per_site or 40,
                 seed=seed, api_key=os.environ.get("MAXIMO_API_KEY") or MaximoSimConfig.api_key, rate_limit=rate_limit,
                 latency_ms=latency_ms, fault_rate=fault_rate, max_page_size=max_page_size,
             )

@@ -153,11 +153,14 @@ async def _sync_partitions(context: AssetExecutionContext, spec: CollectionSourc
     connector = spec.connector
     reports: list[StreamReport] = []
     failures: list[tuple[str | None, StreamFailed]] = []
+    credentials = api.credentials()
     try:
-        headers = connector.headers(api.credentials())
+        headers = connector.headers(credentials)
     except CollectionApiError as refused:
         raise Failure(description=str(refused), allow_retries=False) from None
     base_url = api.resolved_base_url()
+    # Credentials that change per request (a signed URL, a session token), for a connector that has them.
+    auth = connector.auth(credentials, base_url) if hasattr(connector, "auth") else None
     context.log.info(f"{stream.name}: {len(partitions)} partition(s) from {connector.display_name} at {base_url}"
                      f"{' (full refresh)' if full else ''}")
 
@@ -166,7 +169,7 @@ async def _sync_partitions(context: AssetExecutionContext, spec: CollectionSourc
         context.log.info(line)
         progress_log.info("    " + line)
 
-    async with api.resilient_client(headers) as client:
+    async with api.resilient_client(headers, auth=auth) as client:
         for partition in partitions:
             try:
                 report = await sync_stream(client, connector, engine, source=spec.source, stream=stream,

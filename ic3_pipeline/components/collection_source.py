@@ -13,6 +13,7 @@ from dagster import DynamicPartitionsDefinition
 
 from ic3_pipeline.components.source import HttpSettings, SourceNames, StepRetry
 from ic3_pipeline.connectors import get_connector
+from ic3_pipeline.sync.declarative import DeclarativeApi, DeclarativeConnector
 from ic3_pipeline.sync.retry_plan import RetryPolicySettings
 from ic3_pipeline.sync.streams import CollectionConnector, CollectionSettings, StreamSpec, load_order
 
@@ -36,9 +37,12 @@ class CollectionSourceSpec(SourceNames):
     schedule_timezone: str = "UTC"
     retry: RetryPolicySettings = RetryPolicySettings()
     step_retry: StepRetry = StepRetry()
+    api: DeclarativeApi | None = None  # the HTTP shape declared in YAML, in place of a Python connector
 
     @property
     def connector(self) -> CollectionConnector:
+        if self.api is not None:
+            return DeclarativeConnector(self.source, self.api)
         return get_connector(self.connector_name)
 
     @property

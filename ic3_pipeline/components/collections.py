@@ -1,6 +1,7 @@
 """``CmmsCollections``: a CMMS whose API answers collections in pages, declared in ``defs/<source>/defs.yaml``.
 
-The YAML names the connector (how to ask for and read a page), the connection (base URL and secrets by environment
+The YAML names the connector (how to ask for and read a page) - or declares the API's HTTP shape under ``api:``
+(``components.declarative_api``), so a new CMMS needs no Python - the connection (base URL and secrets by environment
 variable name), the sites and the streams: for each, the collection it reads, its key, its change field, its child
 arrays, what it depends on and what it references. The component turns that into an asset per stream in load order,
 checks, a sync job, an incremental schedule, a retry sensor, a status asset and the API resource. A mistake (unknown
@@ -31,6 +32,7 @@ from ic3_pipeline.components.connection import (
     _located,
     _SOURCE_NAME,
 )
+from ic3_pipeline.components.declarative_api import ApiAttributes, StreamApiAttributes
 from ic3_pipeline.components.resource import CmmsApiResource, api_resource
 from ic3_pipeline.components.source import HttpSettings, StepRetry
 from ic3_pipeline.connectors import CONNECTORS, get_connector
@@ -64,6 +66,8 @@ class StreamAttributes(Resolvable, Model):
     references: list[ReferenceAttributes] = Field(default_factory=list, description="Rows of other streams this "
                                                   "one names (checked, never filled with placeholders).")
     description: str = Field(default="", description="Shown on the asset in the UI.")
+    api: StreamApiAttributes | None = Field(default=None, description="This stream's HTTP shape over the source's "
+                                            "`api` (declarative sources only).")
 
     @field_validator("name")
     @classmethod
@@ -111,7 +115,10 @@ class CmmsCollections(Component, Resolvable, Model):
     """A connection to a CMMS whose API answers paged collections: one asset per stream, in load order."""
 
     source: str = Field(description="The source's name: prefixes its asset keys and tables, names its group and pool.")
-    connector: str = Field(description=f"What kind of API: one of {', '.join(sorted(CONNECTORS))}.")
+    connector: str | None = Field(default=None, description=f"What kind of API: one of "
+                                  f"{', '.join(sorted(CONNECTORS))}; or declare it under `api`.")
+    api: ApiAttributes | None = Field(default=None, description="The API's HTTP shape (auth, requests, paging, "
+                                      "answers) declared here instead of naming a `connector`.")
     base_url: str | None = Field(default=None, description="The API's base URL (fixed); else `base_url_env`.")
     base_url_env: str | None = Field(default=None, description="Environment variable holding the base URL.")
     secrets: Annotated[dict[str, str], Resolver.passthrough(
@@ -137,7 +144,9 @@ class CmmsCollections(Component, Resolvable, Model):
 
     @field_validator("connector")
     @classmethod
-    def _collection_connector(cls, value: str) -> str:
+    def _collection_connector(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if value not in CONNECTORS:
             raise ValueError(f"unknown connector {value!r}; this release has: {', '.join(sorted(CONNECTORS))}")
         if getattr(get_connector(value), "kind", "entity") != "collection":
@@ -156,6 +165,34 @@ class CmmsCollections(Component, Resolvable, Model):
     def _connection(self) -> CmmsCollections:
         if not self.base_url and not self.base_url_env:
             raise ValueError("base_url_env: give base_url_env (the variable holding the API's URL) or base_url")
+        if (self.connector is None) == (self.api is None):
+            raise ValueError("connector: give `connector` (a connector of this release) or `api` (the API's HTTP "
+                             "shape in YAML), one of them")
+        if self.api is not None:
+            self._declared_api()
+        else:
+            self._connector_secrets()
+        self._streams()
+        return self
+
+    def _declared_api(self) -> None:
+        if self.secrets:
+            raise ValueError("secrets: a source with `api` names its secrets' variables in `api.auth` (`*_env`)")
+        for problem in self.api.own_problems():
+            raise ValueError(f"api.{problem}")
+        for index, stream in enumerate(self.streams):
+            for problem in stream.api.own_problems() if stream.api else []:
+                raise ValueError(f"streams.{index}.api.{problem}")
+            for problem in self.api.problems(stream.api, partitioned=stream.partition_field is not None,
+                                             incremental=stream.change_field is not None):
+                key, _, message = problem.partition(": ")
+                raise ValueError(f"streams.{index}.api.{key}: stream {stream.name!r}: {message}")
+
+    def _connector_secrets(self) -> None:
+        for index, stream in enumerate(self.streams):
+            if stream.api is not None:
+                raise ValueError(f"streams.{index}.api: only a source declaring `api` (no `connector`) takes a "
+                                 "stream's `api`")
         connector = get_connector(self.connector)
         for name, variable in self.secrets.items():
             if name not in connector.secrets:
@@ -167,6 +204,8 @@ class CmmsCollections(Component, Resolvable, Model):
         if not any(all(name in self.secrets for name in group) for group in alternatives):
             wanted = " or ".join(" and ".join(group) for group in alternatives)
             raise ValueError(f"secrets: connector {self.connector!r} needs {wanted} (an environment variable name each)")
+
+    def _streams(self) -> None:
         names = [stream.name for stream in self.streams]
         duplicates = sorted({name for name in names if names.count(name) > 1} | ({"sync_status"} & set(names)))
         if duplicates:
@@ -187,7 +226,6 @@ class CmmsCollections(Component, Resolvable, Model):
             load_order([stream.spec() for stream in self.streams])
         except ValueError as error:
             raise ValueError(f"streams: {error}") from None
-        return self
 
     @classmethod
     def resolve_from_model(cls, context: ResolutionContext, model):
@@ -199,11 +237,12 @@ class CmmsCollections(Component, Resolvable, Model):
     def spec(self) -> CollectionSourceSpec:
         return CollectionSourceSpec(
             source=self.source,
-            connector_name=self.connector,
+            connector_name=self.connector or "declarative",
             streams=tuple(stream.spec() for stream in self.streams),
             base_url=self.base_url,
             base_url_env=self.base_url_env,
-            secrets=dict(self.secrets),
+            secrets=self.api.auth.secrets() if self.api else dict(self.secrets),
+            api=self.api.shape({stream.name: stream.api for stream in self.streams}) if self.api else None,
             http=HttpSettings(**self.http.model_dump()),
             paging=CollectionSettings(**self.paging.model_dump()),
             pool=self.pool,

@@ -11,6 +11,7 @@ import os
 
 from dataclasses import asdict
 
+import httpx
 from dagster import ConfigurableResource, EnvVar, Failure
 from pydantic import Field
 
@@ -87,9 +88,11 @@ class CmmsApiResource(ConfigurableResource):
                 values[name] = os.environ[variable]
         return Credentials(values=values, env_names=dict(self.secret_env))
 
-    def resilient_client(self, headers: dict[str, str], known_limit: float | None = None) -> ResilientClient:
-        """The shared HTTP client on this API (a collection source pages through it), with the connector's headers."""
-        return ResilientClient(self.resolved_base_url(), headers=headers, policy=self.policy(known_limit))
+    def resilient_client(self, headers: dict[str, str], known_limit: float | None = None,
+                         auth: httpx.Auth | None = None) -> ResilientClient:
+        """The shared HTTP client on this API (a collection source pages through it), with the connector's headers
+        and its per-request credentials (``auth``: a signature, a session token), if any."""
+        return ResilientClient(self.resolved_base_url(), headers=headers, policy=self.policy(known_limit), auth=auth)
 
     def client(self, known_limit: float | None = None) -> EntityClient:
         """A client for one batch; ``known_limit`` (req/s, learned by an earlier batch) skips the limiter's slow start."""

@@ -70,8 +70,10 @@ class ResilientClient:
         headers: Mapping[str, str] | None = None,
         policy: HttpPolicy = HttpPolicy(),
         limiter: AdaptiveRateLimiter | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
         self.base_url = base_url
+        self._auth = auth  # per-request credentials (a signature, a session token): applied to every attempt
         self.policy = policy
         self.limiter = limiter or AdaptiveRateLimiter(
             policy.initial_rate, min_rate=policy.min_rate, max_rate=policy.max_rate, known_limit=policy.known_limit
@@ -85,6 +87,7 @@ class ResilientClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=self._headers,
+            auth=self._auth,
             timeout=httpx.Timeout(self.policy.timeout_s),
             limits=httpx.Limits(
                 max_connections=self.policy.concurrency, max_keepalive_connections=self.policy.concurrency
@@ -114,7 +117,8 @@ class ResilientClient:
 
     async def send_counted(
         self, method: str, path: str, *, json: Any = None, accept: Callable[[httpx.Response], T] | None = None,
-        give_up_on_timeout: bool = False,
+        give_up_on_timeout: bool = False, content: str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[T | httpx.Response, int]:
         """One logical call with retries; returns ``accept(response)`` (or the response) of the final answer.
 
@@ -123,7 +127,8 @@ class ResilientClient:
         RetryableResponse. Raises HttpCallFailed after ``policy.max_attempts``; anything else ``accept`` raises
         propagates at once. The concurrency slot is held only while a request is in flight, never while
         waiting between attempts. ``give_up_on_timeout``: a timeout ends the call at once (``timed_out`` set), for a
-        caller that would rather ask for less (a smaller page) than ask again for the same.
+        caller that would rather ask for less (a smaller page) than ask again for the same. ``content`` and
+        ``headers``: a body sent as it is and headers of this call only (a query in a POST body).
         """
         http = self._require_open()
         retrying = build_retrying(
@@ -139,7 +144,8 @@ class ResilientClient:
                 with attempt:
                     attempts = attempt.retry_state.attempt_number
                     try:
-                        result = await self._attempt(http, method, path, json, accept, attempt=attempts)
+                        result = await self._attempt(http, method, path, json, accept, attempt=attempts,
+                                                     content=content, headers=headers)
                     except TransientFailure as failure:
                         if give_up_on_timeout and failure.timed_out:
                             self.stats.gave_up += 1
@@ -162,6 +168,8 @@ class ResilientClient:
         accept: Callable[[httpx.Response], T] | None,
         *,
         attempt: int,
+        content: str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> T | httpx.Response:
         if attempt > 1:
             self.stats.retries += 1
@@ -169,7 +177,7 @@ class ResilientClient:
             sent_at = await self.limiter.acquire()
             self.stats.requests += 1
             try:
-                response = await http.request(method, path, json=json)
+                response = await http.request(method, path, json=json, content=content, headers=headers)
             except httpx.TimeoutException:
                 self.stats.timeouts += 1
                 raise TransientFailure(f"timed out after {self.policy.timeout_s} s", timed_out=True) from None
@@ -219,6 +227,13 @@ class ResilientClient:
         try:
             return accept(response)
         except RetryableResponse as exc:
+            if exc.throttled:  # "slow down" in a 200 body: a 429 in all but status
+                retry_after = exc.retry_after_s
+                if retry_after is not None:
+                    retry_after = min(retry_after, self.policy.max_retry_after_s)
+                self.stats.throttled += 1
+                self.limiter.on_throttled(retry_after, sent_at)
+                raise TransientFailure(f"throttled: {exc.reason}", status=status, retry_after_s=retry_after) from None
             self.stats.bad_bodies += 1
             raise TransientFailure(f"unusable response body: {exc.reason}", status=status) from None
 

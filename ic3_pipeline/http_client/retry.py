@@ -46,11 +46,17 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 class RetryableResponse(Exception):
-    """Raised by an ``accept`` hook: this (2xx) body is transient garbage, retry the call like a 5xx."""
+    """Raised by an ``accept`` hook: this (2xx) body is transient garbage, retry the call like a 5xx.
 
-    def __init__(self, reason: str) -> None:
+    ``throttled``: the body says "too many requests" in the API's own words (a throttle code in a 200 answer), so it
+    counts as a 429 for the limiter; ``retry_after_s`` is the wait the body advises (None: back off as usual).
+    """
+
+    def __init__(self, reason: str, *, throttled: bool = False, retry_after_s: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.throttled = throttled
+        self.retry_after_s = retry_after_s
 
 
 class HttpCallFailed(Exception):

@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ic3_pipeline.sandbox.innomaint_data import AssetDirectory, encode_body, stable_fraction
-from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer
+from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, TokenBucket, effective_burst
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,7 @@ class SimulatorConfig:
 
     @property
     def effective_burst(self) -> float:
-        if self.burst is not None:
-            return float(self.burst)
-        return max(1.0, (self.rate_limit or 0.0) * 0.1)
+        return effective_burst(self.rate_limit, self.burst)
 
     def public(self) -> dict[str, Any]:
         """The knobs as JSON, without the token (it is a stand-in for a secret and is never echoed)."""
@@ -153,8 +151,7 @@ class _ServerState:
     def __init__(self, config: SimulatorConfig) -> None:
         self.lock = threading.Lock()
         self.config = config
-        self._tokens = config.effective_burst
-        self._refilled_at = time.monotonic()
+        self._bucket = TokenBucket(config.effective_burst)
         self._scripted: dict[str, deque[str]] = {}
         self._reset_counters()
 
@@ -176,7 +173,7 @@ class _ServerState:
     def replace_config(self, config: SimulatorConfig) -> None:
         with self.lock:
             self.config = config
-            self._tokens = min(self._tokens, config.effective_burst) if config.rate_limit else config.effective_burst
+            self._bucket.resize(config.effective_burst, bool(config.rate_limit))
 
     def admit(self, asset_id: str | None) -> _Admission:
         """Count the request, then let the token bucket accept it or name the wait until it would."""
@@ -186,14 +183,11 @@ class _ServerState:
             rate = self.config.rate_limit
             if rate is None:
                 return _Admission()
-            capacity = self.config.effective_burst
-            self._tokens = min(capacity, self._tokens + (now - self._refilled_at) * rate)
-            self._refilled_at = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return _Admission(tokens=self._tokens)
+            wait_s = self._bucket.take(rate, self.config.effective_burst, now)
+            if wait_s is None:
+                return _Admission(tokens=self._bucket.tokens)
             self.counts["throttled"] += 1
-            return _Admission(wait_s=(1.0 - self._tokens) / rate, tokens=self._tokens,
+            return _Admission(wait_s=wait_s, tokens=self._bucket.tokens,
                               throttled_nth=self.counts["throttled"])
 
     def _count_arrival(self, asset_id: str | None, now: float) -> None:

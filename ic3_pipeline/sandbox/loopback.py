@@ -46,6 +46,40 @@ class DroppedResponse(Response):
         raise SimulatedReset("connection dropped mid-response (injected fault)")
 
 
+def effective_burst(rate_limit: float | None, burst: float | None) -> float:
+    """A token bucket's capacity: ``burst`` when given, else a tenth of a second's worth of requests (at least 1),
+    so only a short run of requests can arrive back to back before a rate limit bites, as at real gateways."""
+    if burst is not None:
+        return float(burst)
+    return max(1.0, (rate_limit or 0.0) * 0.1)
+
+
+class TokenBucket:
+    """The gateway's rate limit every simulator applies: ``rate`` tokens a second up to ``capacity``, starting full;
+    a request takes one token, and without one it is told how long until one is there.
+
+    Not locked: the simulator's state object owns one and calls it under its own lock.
+    """
+
+    def __init__(self, capacity: float) -> None:
+        self.tokens = capacity
+        self._refilled_at = time.monotonic()
+
+    def take(self, rate: float, capacity: float, now: float) -> float | None:
+        """None when a token was taken, else the seconds until one will be there (``tokens`` is then left as is)."""
+        self.tokens = min(capacity, self.tokens + (now - self._refilled_at) * rate)
+        self._refilled_at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return None
+        return (1.0 - self.tokens) / rate
+
+    def resize(self, capacity: float, limited: bool) -> None:
+        """After a knob change: keep what the bucket holds (never above the new capacity) while a limit applies,
+        else start full so turning a limit on does not throttle at once."""
+        self.tokens = min(self.tokens, capacity) if limited else capacity
+
+
 class LoopbackServer:
     """Serves ``self.app`` on a loopback port in a daemon thread: ``start()`` returns the base URL once the port
     accepts connections, ``stop()`` frees it and cuts in-flight pauses short. Subclasses build ``app`` and may say

@@ -48,7 +48,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ic3_pipeline.sandbox.innomaint_data import stable_fraction
-from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer
+from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, TokenBucket, effective_burst
 from ic3_pipeline.sandbox.maximo_data import Key, MaximoDataset, Row, ValueFn
 from ic3_pipeline.sandbox.maximo_query import (
     Ordering,
@@ -110,9 +110,7 @@ class MaximoSimConfig:
 
     @property
     def effective_burst(self) -> float:
-        if self.burst is not None:
-            return float(self.burst)
-        return max(1.0, (self.rate_limit or 0.0) * 0.1)
+        return effective_burst(self.rate_limit, self.burst)
 
     def public(self) -> dict[str, Any]:
         """The knobs as JSON, without the API key or password (stand-ins for secrets, never echoed)."""
@@ -156,8 +154,7 @@ class _ServerState:
     def __init__(self, config: MaximoSimConfig) -> None:
         self.lock = threading.Lock()
         self.config = config
-        self._tokens = config.effective_burst
-        self._refilled_at = time.monotonic()
+        self._bucket = TokenBucket(config.effective_burst)
         self._reset_counters()
 
     def _reset_counters(self) -> None:
@@ -176,7 +173,7 @@ class _ServerState:
     def replace_config(self, config: MaximoSimConfig) -> None:
         with self.lock:
             self.config = config
-            self._tokens = min(self._tokens, config.effective_burst) if config.rate_limit else config.effective_burst
+            self._bucket.resize(config.effective_burst, bool(config.rate_limit))
 
     def admit(self, os_name: str) -> float | None:
         """Count the request; None when the token bucket lets it through, else the seconds until it would."""
@@ -187,13 +184,10 @@ class _ServerState:
             rate = self.config.rate_limit
             if rate is None:
                 return None
-            self._tokens = min(self.config.effective_burst, self._tokens + (now - self._refilled_at) * rate)
-            self._refilled_at = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return None
-            self.counts["throttled"] += 1
-            return (1.0 - self._tokens) / rate
+            wait_s = self._bucket.take(rate, self.config.effective_burst, now)
+            if wait_s is not None:
+                self.counts["throttled"] += 1
+            return wait_s
 
     def count(self, outcome: str) -> None:
         with self.lock:

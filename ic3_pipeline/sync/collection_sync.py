@@ -27,15 +27,19 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from ic3_pipeline.http_client import HttpCallFailed, ResilientClient
+from ic3_pipeline.http_client.auth import AuthRefused
+from ic3_pipeline.sync.change_values import change_instant
 from ic3_pipeline.sync.stream_state import NO_PARTITION, advance_mark, mark_finished, mark_started, read_position
 from ic3_pipeline.sync.streams import (
     CollectionApiError,
     CollectionConnector,
     CollectionSettings,
     Page,
+    PageCall,
     PageRequest,
     StreamReport,
     StreamSpec,
+    as_call,
 )
 from ic3_pipeline.warehouse import database_error_line
 from ic3_pipeline.warehouse.stream_tables import (
@@ -49,7 +53,6 @@ from ic3_pipeline.warehouse.stream_tables import (
     WriteFigures,
     column_name,
     mark_deleted,
-    parse_datetime,
     rows_seen_since,
 )
 from ic3_pipeline.warehouse.times import utc_now
@@ -112,6 +115,8 @@ async def sync_stream(
                     pool, writer.mark_deleted, reader.pass_started)
     except CollectionApiError as failure:
         error, auth = str(failure), failure.auth
+    except AuthRefused as failure:
+        error, auth = str(failure), True
     except HttpCallFailed as failure:
         error = f"{connector.display_name} did not answer a page: {failure.reason}"
     except _WriteFailed as failure:
@@ -238,7 +243,7 @@ class _PageWriter:
                     children[name].append(child_row)
             if change_field and record.get(change_field):
                 try:
-                    changed = parse_datetime(str(record[change_field]))
+                    changed = change_instant(record[change_field])
                 except ValueError:
                     continue
                 largest = changed if largest is None or changed > largest else largest
@@ -270,11 +275,13 @@ class _Reader:
         self.client, self.connector, self.stream, self.partition = client, connector, stream, partition
         self.since, self.settings, self.writer, self.pool = since, settings, writer, pool
         self.report, self.progress = report, progress
-        self.kind = connector.paging
+        # A connector whose streams page differently (a declarative one) says so per stream.
+        self.kind = connector.stream_paging(stream) if hasattr(connector, "stream_paging") else connector.paging
         self.page_size = min(settings.page_size, settings.max_page_size)
         self.pass_started = utc_now()
         self.rejected_in_pass = 0
         self._last_progress = time.monotonic()
+        self._last_call = PageCall(url="")  # the latest page's call: a next link is followed like it
 
     async def read_all(self, *, pass_number: int) -> bool:
         """Read every page once; True when the result was complete (as many keys as the API's total)."""
@@ -350,7 +357,7 @@ class _Reader:
             if not self._has_more(page, size, offset):
                 return
             if self.kind == "next_link":
-                page = await self._get(page.next_url, give_up_on_timeout=False)
+                page = await self._get(self._last_call.follow(page.next_url), give_up_on_timeout=False)
             else:
                 page, size = await self._fetch_at(offset, size, cursor=page.cursor)
             await self._write(offset, page)
@@ -366,7 +373,9 @@ class _Reader:
             aligned = self.kind != "page_number" or (offset % smaller == 0 and size % 2 == 0) if smaller else False
             can_shrink = smaller >= self.settings.min_page_size and aligned
             try:
-                page = await self._get(self.connector.page_request(request), give_up_on_timeout=can_shrink)
+                call = as_call(self.connector.page_request(request))
+                self._last_call = call
+                page = await self._get(call, give_up_on_timeout=can_shrink)
             except HttpCallFailed as failure:
                 if not (failure.timed_out and can_shrink):
                     raise
@@ -385,9 +394,10 @@ class _Reader:
             self.page_size = min(self.page_size, size)
             self.report.page_size = self.page_size
 
-    async def _get(self, url: str, *, give_up_on_timeout: bool) -> Page:
-        page, _ = await self.client.send_counted("GET", url, accept=self.connector.parse_page,
-                                                 give_up_on_timeout=give_up_on_timeout)
+    async def _get(self, call: PageCall, *, give_up_on_timeout: bool) -> Page:
+        page, _ = await self.client.send_counted(call.method, call.url, accept=call.parse or self.connector.parse_page,
+                                                 give_up_on_timeout=give_up_on_timeout, content=call.content,
+                                                 headers=call.headers or None)
         return page
 
     async def _write(self, offset: int, page: Page) -> None:

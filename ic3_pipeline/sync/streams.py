@@ -10,7 +10,7 @@ one (:meth:`CollectionConnector.parse_page`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -80,6 +80,27 @@ class PageRequest:
     cursor: str | None = None  # what the previous page handed back (cursor paging); None for the first page
 
 
+@dataclass(frozen=True)
+class PageCall:
+    """One HTTP call asking for a page, when a GET of a URL is not enough: a method, a body (a query sent as JSON
+    or text), headers of this call, and how to read its answer (None: the connector's ``parse_page``). A next link
+    is followed with a GET carrying the same headers and read the same way (:meth:`follow`)."""
+
+    url: str
+    method: str = "GET"
+    content: str | bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    parse: Callable[[httpx.Response], Page] | None = None
+
+    def follow(self, url: str) -> PageCall:
+        return PageCall(url=url, headers=self.headers, parse=self.parse)
+
+
+def as_call(request: str | PageCall) -> PageCall:
+    """What :meth:`CollectionConnector.page_request` returned, as a call (a URL alone is a GET)."""
+    return request if isinstance(request, PageCall) else PageCall(url=request)
+
+
 @dataclass
 class Page:
     """One page as the connector read it: records in plain form (attribute → value, children as lists)."""
@@ -117,14 +138,19 @@ class CollectionConnector(Protocol):
         """Request headers carrying the credentials (raise :class:`CollectionApiError` with ``auth`` when none)."""
         ...
 
-    def page_request(self, request: PageRequest) -> str:
-        """The URL (relative to the base URL, with its query) of one page."""
+    def page_request(self, request: PageRequest) -> str | PageCall:
+        """The URL (relative to the base URL, with its query) of one page, or the whole call when it is more than
+        a GET (a method, a body, headers of its own)."""
         ...
 
     def parse_page(self, response: httpx.Response) -> Page:
         """Read one answer: the records, the next link and the totals; raise :class:`CollectionApiError` for the
         API's error envelope, ``RetryableResponse`` for a body that is unusable (truncated, not JSON)."""
         ...
+
+    # Optional: ``auth(credentials, base_url) -> httpx.Auth | None`` - credentials that change per request (a signed
+    # URL, a session or OAuth2 token), applied by the client to every attempt. A connector without it sends only
+    # :meth:`headers`.
 
 
 @dataclass(frozen=True)

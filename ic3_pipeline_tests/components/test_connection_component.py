@@ -290,8 +290,9 @@ def test_dg_checks_and_lists_the_project_definitions(tmp_path):
     assert {c["asset_key"] for c in checks.values()} == {"innomaint/asset_details"}
     assert names["jobs"] <= {j["name"] for j in listed["jobs"]}
     assert names["sensors"] <= {s["name"] for s in listed["sensors"]}
-    assert [(s["name"], s["cron_schedule"]) for s in listed["schedules"]] == [
-        ("innomaint_resync", "0 2 * * *"), ("maximo_incremental", "30 2 * * *")]
+    assert sorted((s["name"], s["cron_schedule"]) for s in listed["schedules"]) == [
+        ("fiix_incremental", "50 2 * * *"), ("innomaint_resync", "0 2 * * *"), ("maximo_incremental", "30 2 * * *"),
+        ("sap_pm_incremental", "55 2 * * *"), ("upkeep_incremental", "45 2 * * *")]
     maximo = {a["asset_key"] for a in listed["assets"] if a["asset_key"].startswith("maximo/")}
     assert maximo == {f"maximo/{name}" for name in ("maxgroup", "peruser", "domain", "locations", "asset", "wodetail",
                                                     "inventory", "sync_status")}
