@@ -114,7 +114,8 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
     assert old_version[RESYNCED_THEN_FAILED] == 1 and RESYNCED_THEN_FAILED in by_status["error"]
 
     # --- the upgrade -------------------------------------------------------------------------------------------------
-    assert upgrade_schema(engine) == ["0001_release_f7c3f43", "0002_sync_state_per_source", "0003_collection_streams"]
+    assert upgrade_schema(engine) == ["0001_release_f7c3f43", "0002_sync_state_per_source", "0003_collection_streams",
+                                      "0004_unified_model"]
     state = schema_state(engine)
     assert state.up_to_date and state.current == head_revision()
     with engine.connect() as conn:
