@@ -238,7 +238,7 @@ def get_path(record: Any, parts: tuple[str, ...]) -> Any:
     """The value at a dotted path (a number indexes a list); None when any part is missing."""
     value = record
     for part in parts:
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):  # the exact-type test first: the common, cheap case
             value = value.get(part)
         elif isinstance(value, list) and part.lstrip("-").isdigit():
             index = int(part)
@@ -296,7 +296,11 @@ def _compile_value(spec: FieldSpec | Scalar) -> Evaluator:
     source: Evaluator
     if spec.path is not None:
         parts = tuple(spec.path.split("."))
-        source = lambda record: get_path(record, parts)  # noqa: E731
+        if len(parts) == 1:  # a top-level attribute, nearly always: no walk
+            only = parts[0]
+            source = lambda record: record.get(only)  # noqa: E731
+        else:
+            source = lambda record: get_path(record, parts)  # noqa: E731
     elif spec.concat is not None:
         pieces = [(None, part.const) if isinstance(part, ConstPart) else (tuple(part.split(".")), None)
                   for part in spec.concat]
@@ -356,10 +360,13 @@ def _compile_value(spec: FieldSpec | Scalar) -> Evaluator:
 def _coerce(column: UnifiedColumn, table: str) -> Callable[[Any], Any]:
     """The final check: the value as the column stores it, or an error saying what the column holds."""
     transform = f"{table}.{column.name}"
+    exact = {"text": str, "int": int, "float": float, "bool": bool, "datetime": datetime}[column.kind]
 
     def coerce(value: Any) -> Any:
         if value is None:
             return None
+        if type(value) is exact and (exact is not datetime or value.tzinfo is timezone.utc) and column.allowed is None:
+            return value  # already what the column stores (the common case): no conversion
         try:
             if column.kind == "text":
                 stored: Any = to_string(value)

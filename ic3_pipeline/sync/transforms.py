@@ -156,6 +156,10 @@ def _utc(parsed: datetime, zone: Any) -> datetime:
 
 def parse_iso(value: str, zone: Any = timezone.utc) -> datetime:
     """ISO 8601 (``2024-03-05T09:50:00-05:00``, ``…Z``, ``…+0530``, a date alone), as UTC; no offset: ``zone``."""
+    try:  # the common forms (offsets, Z) in one call; the others are normalised first
+        return _utc(datetime.fromisoformat(value), zone)
+    except ValueError:
+        pass
     text = value.strip()
     if len(text) > 10 and text[10] == " ":
         text = text[:10] + "T" + text[11:]
