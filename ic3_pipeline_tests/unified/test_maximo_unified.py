@@ -12,13 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dagster import Definitions, instance_for_test
 from sqlalchemy import insert, select, text
 
+from ic3_pipeline.components.collections import collection_definitions
+from ic3_pipeline.components.resource import CmmsApiResource
 from ic3_pipeline.sync.mapping import compile_mapping
+from ic3_pipeline.sync.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline.warehouse.times import as_utc, utc_now
+from ic3_pipeline.warehouse.resource import WarehouseResource
 from ic3_pipeline.warehouse.unified_tables import cmms_asset, cmms_work_order, mapping_error
-from ic3_pipeline_tests.maximo.conftest import Syncer
+from ic3_pipeline_tests.maximo.conftest import API_KEY, SITES, Syncer
 
 DEFS_YAML = Path(__file__).resolve().parents[2] / "ic3_pipeline" / "defs" / "maximo" / "defs.yaml"
 STREAMS = ("locations", "asset", "wodetail")
@@ -186,3 +191,34 @@ def test_a_value_no_transform_can_convert_is_recorded_and_its_record_left_out(sy
     assert set(live(syncer.engine, cmms_work_order)) == set(truth)
     with syncer.engine.connect() as conn:
         assert conn.execute(select(mapping_error)).all() == []
+
+
+def test_in_dagster_a_record_left_out_never_fails_the_run_and_the_check_names_it(db_url, simulator, maximo_engine,
+                                                                                   spec, monkeypatch):
+    monkeypatch.setenv("MAXIMO_API_KEY", API_KEY)
+    simulator.add_attribute("mxapiwodetail", "ic3_priority",
+                            lambda attrs: "urgent" if attrs["wonum"].endswith("3") else 450)
+    variant = with_priority_from(spec, "ic3_priority")
+    resource = CmmsApiResource(source="maximo", connector="maximo", base_url=simulator.base_url,
+                               secret_env=dict(spec.secrets), initial_rate_per_s=50.0, timeout_s=5.0, max_attempts=3)
+    defs = Definitions.merge(collection_definitions(variant, resource),
+                             Definitions(resources={"warehouse": WarehouseResource(database_url=db_url)}))
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("maximo_sites", list(SITES))
+        result = defs.resolve_job_def("sync_maximo").execute_in_process(
+            instance=instance, tags={RANGE_START_TAG: SITES[0], RANGE_END_TAG: SITES[-1]})
+        assert result.success  # records that cannot be mapped never fail the sync
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        materialized = {e.asset_key.path[1]: e.materialization.metadata
+                        for e in result.get_asset_materialization_events()}
+    bad = {f"{r['siteid']}/{r['wonum']}" for r in simulator.truth("mxapiwodetail") if r["wonum"].endswith("3")}
+    check = checks["wodetail_maps_to_unified"]
+    assert not check.passed and check.metadata["records not mapped"].value == len(bad)
+    problems = check.metadata["problems"].value
+    assert all(f"| {key} | priority | urgent | int | 'urgent' is not a whole number |" in problems for key in bad)
+    assert checks["asset_maps_to_unified"].passed
+    wo = materialized["wodetail"]
+    assert wo["records not mapped (cmms_mapping_error)"].value == len(bad)
+    assert wo["rows written to cmms_work_order"].value == len(simulator.truth("mxapiwodetail")) - len(bad)
+    assert set(live(maximo_engine, cmms_work_order)) == {
+        f"{r['siteid']}/{r['wonum']}" for r in simulator.truth("mxapiwodetail")} - bad
