@@ -15,8 +15,10 @@ import yaml
 from dagster import Definitions, instance_for_test
 from sqlalchemy import insert, select, text
 
+from ic3_pipeline.cli.collections import _echo_run
 from ic3_pipeline.components.collections import collection_definitions
 from ic3_pipeline.components.resource import CmmsApiResource
+from ic3_pipeline.runs import RunOutcome
 from ic3_pipeline.sync.mapping import compile_mapping
 from ic3_pipeline.sync.partitions import RANGE_END_TAG, RANGE_START_TAG
 from ic3_pipeline.warehouse import tables
@@ -194,7 +196,7 @@ def test_a_value_no_transform_can_convert_is_recorded_and_its_record_left_out(sy
 
 
 def test_in_dagster_a_record_left_out_never_fails_the_run_and_the_check_names_it(db_url, simulator, maximo_engine,
-                                                                                   spec, monkeypatch):
+                                                                                   spec, monkeypatch, capsys):
     monkeypatch.setenv("MAXIMO_API_KEY", API_KEY)
     simulator.add_attribute("mxapiwodetail", "ic3_priority",
                             lambda attrs: "urgent" if attrs["wonum"].endswith("3") else 450)
@@ -222,3 +224,10 @@ def test_in_dagster_a_record_left_out_never_fails_the_run_and_the_check_names_it
     assert wo["rows written to cmms_work_order"].value == len(simulator.truth("mxapiwodetail")) - len(bad)
     assert set(live(maximo_engine, cmms_work_order)) == {
         f"{r['siteid']}/{r['wonum']}" for r in simulator.truth("mxapiwodetail")} - bad
+
+    # `ic3 sync maximo` prints the same, read back from the database for the run.
+    _echo_run(maximo_engine, variant, 1, 1, RunOutcome(result.run_id, True, None, {}))
+    printed = capsys.readouterr().out
+    assert (f"wodetail   {len(bad)} record(s) not mapped to cmms_work_order: they are in the raw table only "
+            "(see cmms_mapping_error)") in printed
+    assert printed.count("not mapped") == 1  # every asset was mapped
