@@ -335,6 +335,12 @@ def compile_mapping(raw: Mapping[str, Any], *, key: Sequence[str] = ()) -> Recor
         elif problem["type"] == "missing":
             message = f"`{problem['loc'][-1]}` is required"
         path = [part for part in problem["loc"] if not _is_union_tag(part)]
+        if problem["type"] in ("model_type", "dict_type", "model_attributes_type"):
+            is_field = (len(path) == 2 and path[0] == "fields") or (path and path[-1] in ("then", "else", "source_id"))
+            message = f"must be a mapping (key: value), not {shown(problem['input'])}" + (
+                "; a field is written like {path: description, steps: [trim]}" if is_field else "")
+        elif problem["type"] == "list_type":
+            message = f"must be a list (`[a, b]`), not {shown(problem['input'])}"
         raise MappingConfigError(path, message) from None
     columns = UNIFIED_COLUMNS.get(spec.table)
     if columns is None:

@@ -117,6 +117,13 @@ def test_map_default_required_and_the_columns_own_checks():
      "a condition has exactly one test"),
     ({"table": "cmms_asset", "source_id": {"path": "id"}, "fields": {"name": {"path": "a", "steps": [
         {"extract": "(x"}]}}}, "fields.name.steps.0", "bad regular expression '(x'"),
+    ({"table": "cmms_asset", "source_id": {"path": "id"}, "fields": {"name": "description"}}, "fields.name",
+     "must be a mapping (key: value), not 'description'; a field is written like {path: description, steps: [trim]}"),
+    ({"table": "cmms_asset", "source_id": {"path": "id"}, "fields": {"name": {"path": "a", "steps": "trim"}}},
+     "fields.name.steps", "must be a list (`[a, b]`), not 'trim'"),
+    ({"table": "cmms_asset", "source_id": {"path": "id"}, "fields": {"name": {"path": "a"}}, "filter": 1}, "filter",
+     "unknown key 'filter'"),
+    ({"source_id": {"path": "id"}}, "table", "`table` is required"),
 ])
 def test_a_mistake_names_its_key_path(block, path, message):
     with pytest.raises(MappingConfigError) as raised:
