@@ -301,6 +301,9 @@ def build_stream_status_asset(spec: CollectionSourceSpec) -> AssetsDefinition:
             "rows": sum(t.rows for t in status.tables if t.deleted is not None),
             "failed stream partitions": len(status.failed),
             "columns added by schema drift": status.schema_changes,
+            "unified model": MetadataValue.md(markdown_table([vars(u) for u in status.unified],
+                                                             ("table", "rows", "deleted"))),
+            "records not mapped (cmms_mapping_error)": status.not_mapped,
             "tables": MetadataValue.md(markdown_table([vars(t) for t in status.tables],
                                                       ("table", "rows", "deleted", "values_kept_as_text"))),
             "streams": MetadataValue.md(markdown_table(
