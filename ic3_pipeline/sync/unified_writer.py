@@ -88,7 +88,9 @@ class UnifiedWriter:
         self.figures.failed += figures.failed
 
     def mark_deleted(self, conn: Connection, seen_since: datetime, now: datetime) -> int:
-        """Mark the partition's rows a complete full read did not see, as the raw table's."""
+        """Mark the partition's rows a complete full read did not see, as the raw table's; and forget the mapping
+        errors of the records it did not see (every record it saw rewrote its own, so older ones are of records
+        deleted in the source)."""
         table = self.table
         result = conn.execute(
             update(table)
@@ -97,6 +99,10 @@ class UnifiedWriter:
                         table.c._deleted_at.is_(None)))
             .values(_deleted_at=now)
         )
+        errors = mapping_error.c
+        conn.execute(delete(mapping_error).where(errors.source == self.source, errors.stream == self.stream,
+                                                 errors.partition_key == self.partition,
+                                                 errors.recorded_at < seen_since))
         return result.rowcount or 0
 
     def _resolve_lookups(self, conn: Connection, records: list[MappedRecord]) -> dict[str, list[Any]]:
@@ -131,7 +137,8 @@ class UnifiedWriter:
         value = failure.value
         if value is not None and not isinstance(value, str):
             value = json.dumps(value, default=str, ensure_ascii=False)
-        return {"source": self.source, "stream": self.stream, "record_key": record_key, "source_id": source_id,
+        return {"source": self.source, "stream": self.stream, "record_key": record_key,
+                "partition_key": self.partition, "source_id": source_id,
                 "unified_table": self.mapping.table, "field": failure.field,
                 "value": value[:_VALUE_TEXT] if value is not None else None, "transform": failure.transform[:64],
                 "message": failure.message, "run_id": self.run_id, "recorded_at": now}

@@ -110,11 +110,13 @@ mapping_error = Table(
     "cmms_mapping_error",
     metadata,
     # The records a unified mapping could not convert, one row per field that failed: what the record's latest read
-    # could not map (a record read again replaces its rows; one that maps now has none).
+    # could not map (a record read again replaces its rows; one that maps now has none; one a complete full read no
+    # longer sees - deleted in the source - has none).
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("source", SOURCE, nullable=False),
     Column("stream", String(128), nullable=False),
     Column("record_key", String(512), nullable=False),  # the raw row's key, joined by "/"
+    Column("partition_key", String(255), nullable=False),  # the partition it was read in ("" for none)
     Column("source_id", String(255)),  # the unified source_id, when it could be worked out
     Column("unified_table", String(64), nullable=False),
     Column("field", String(128), nullable=False),

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(64), nullable=False),
         sa.Column("stream", sa.String(128), nullable=False),
         sa.Column("record_key", sa.String(512), nullable=False),
+        sa.Column("partition_key", sa.String(255), nullable=False),
         sa.Column("source_id", sa.String(255)),
         sa.Column("unified_table", sa.String(64), nullable=False),
         sa.Column("field", sa.String(128), nullable=False),
