@@ -24,6 +24,7 @@ PARTS = {
     "write_path": "issue 15: write path of release, before and this tree side by side; re-parse",
     "maximo_sync": "Maximo: paged full sync vs sequential nextPage, incremental after 1 % changed, RSS at 10k/100k",
     "cli_startup": "ic3 --help and ic3 status start-up vs python -c pass, with and without bytecode",
+    "unified_mapping": "unified model: mapping records/s, a page write with and without its unified rows",
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import click
 from dagster import AssetKey, DagsterInstance
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from ic3_pipeline.components.collection_assets import add_site_partitions, site_range
 from ic3_pipeline.components.collection_source import CollectionSourceSpec
@@ -15,6 +15,7 @@ from ic3_pipeline.runs import RunOutcome, run_job
 from ic3_pipeline.sync.partitions import range_tags
 from ic3_pipeline.sync.streams import StreamSpec
 from ic3_pipeline.warehouse import tables
+from ic3_pipeline.warehouse.unified_tables import mapping_error
 
 
 class CollectionSyncRefused(LookupError):
@@ -101,6 +102,19 @@ def _echo_run(engine: Engine, spec: CollectionSourceSpec, index: int, count: int
         click.echo(line)
         if row.error_message:
             click.echo(f"      {row.error_message}", err=True)
+    for stream, table, records in _not_mapped(engine, spec.source, outcome.run_id):
+        click.echo(f"    {stream:<10} {records} record(s) not mapped to {table}: they are in the raw table only "
+                   "(see cmms_mapping_error)")
     if not outcome.success and not any(row.error_message for row in rows):
         click.echo(f"    {outcome.failure}", err=True)
     return not outcome.success or any(row.status == "failed" for row in rows)
+
+
+def _not_mapped(engine: Engine, source: str, run_id: str) -> list[tuple[str, str, int]]:
+    """(stream, unified table, records) this run could not map into the unified model."""
+    errors = mapping_error
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(
+            select(errors.c.stream, errors.c.unified_table, func.count(func.distinct(errors.c.record_key)))
+            .where(errors.c.source == source, errors.c.run_id == run_id)
+            .group_by(errors.c.stream, errors.c.unified_table).order_by(errors.c.stream))]

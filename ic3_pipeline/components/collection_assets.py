@@ -47,6 +47,7 @@ from sqlalchemy import Engine, func, select
 
 from ic3_pipeline.components.collection_source import CollectionSourceSpec
 from ic3_pipeline.components.resource import CmmsApiResource
+from ic3_pipeline.components.unified_checks import mapping_check_result, mapping_check_spec, unified_metadata
 from ic3_pipeline.markdown import markdown_table
 from ic3_pipeline.register.partitions import register_site_partitions
 from ic3_pipeline.status.streams import stream_source_status
@@ -103,6 +104,8 @@ def build_stream_asset(spec: CollectionSourceSpec, stream: StreamSpec) -> Assets
         check_specs.append(AssetCheckSpec(references_check(stream), asset=key, description=(
             f"Every reference of `{table}` to {targets} names a row that exists (never filled with placeholder rows)."
         )))
+    if stream.mapping is not None:
+        check_specs.append(mapping_check_spec(stream, key, table))
     partitioned = stream.partitioned
     children = ", ".join(f"`{child.table_name(table)}`" for child in stream.children)
 
@@ -137,11 +140,15 @@ def build_stream_asset(spec: CollectionSourceSpec, stream: StreamSpec) -> Assets
             raise Failure(
                 description=f"{stream.name}: {len(failures)} of {len(partitions)} partition(s) failed — "
                 + "; ".join(lines[:5]),
-                metadata=_run_metadata(reports, [failure.report for _, failure in failures]),
+                metadata={**_run_metadata(reports, [failure.report for _, failure in failures]),
+                          **unified_metadata(stream, [*reports, *(failure.report for _, failure in failures)])},
                 allow_retries=not auth_failed,
             )
-        yield MaterializeResult(asset_key=key, metadata={**_run_metadata(reports, []), **_table_metadata(engine, table)})
+        yield MaterializeResult(asset_key=key, metadata={**_run_metadata(reports, []), **unified_metadata(stream, reports),
+                                                         **_table_metadata(engine, table)})
         yield _values_fit_result(engine, spec, stream)
+        if stream.mapping is not None:
+            yield mapping_check_result(engine, spec.source, stream, key)
         if stream.references:
             yield _references_result(engine, spec, stream)
 
@@ -185,6 +192,9 @@ async def _sync_partitions(context: AssetExecutionContext, spec: CollectionSourc
             context.log.info(_report_line(report))  # `ic3 sync` prints its own line per stream and site
             for rejected in report.rejected[:SHOWN]:
                 context.log.warning(f"{stream.name} {report.partition}: {rejected}")
+            if report.mapping_failed:
+                context.log.warning(f"{stream.name} {report.partition}: {report.mapping_failed} record(s) could not be "
+                                    "mapped to the unified model; they are in the raw table only (see cmms_mapping_error)")
     return reports, failures, False
 
 
@@ -294,6 +304,9 @@ def build_stream_status_asset(spec: CollectionSourceSpec) -> AssetsDefinition:
             "rows": sum(t.rows for t in status.tables if t.deleted is not None),
             "failed stream partitions": len(status.failed),
             "columns added by schema drift": status.schema_changes,
+            "unified model": MetadataValue.md(markdown_table([vars(u) for u in status.unified],
+                                                             ("table", "rows", "deleted"))),
+            "records not mapped (cmms_mapping_error)": status.not_mapped,
             "tables": MetadataValue.md(markdown_table([vars(t) for t in status.tables],
                                                       ("table", "rows", "deleted", "values_kept_as_text"))),
             "streams": MetadataValue.md(markdown_table(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from dagster import Definitions
 from dagster.components import Component, ComponentLoadContext, Model, Resolvable, ResolutionContext, Resolver
@@ -36,6 +36,7 @@ from ic3_pipeline.components.declarative_api import ApiAttributes, StreamApiAttr
 from ic3_pipeline.components.resource import CmmsApiResource, api_resource
 from ic3_pipeline.components.source import HttpSettings, StepRetry
 from ic3_pipeline.connectors import CONNECTORS, get_connector
+from ic3_pipeline.sync.mapping import MappingConfigError, compile_mapping
 from ic3_pipeline.sync.retry_plan import RetryPolicySettings
 from ic3_pipeline.sync.streams import ChildSpec, CollectionSettings, Reference, StreamSpec, load_order
 
@@ -68,6 +69,12 @@ class StreamAttributes(Resolvable, Model):
     description: str = Field(default="", description="Shown on the asset in the UI.")
     api: StreamApiAttributes | None = Field(default=None, description="This stream's HTTP shape over the source's "
                                             "`api` (declarative sources only).")
+    # Checked (and compiled) by sync.mapping, which names the key path of a mistake; never template-expanded, so a
+    # regular expression's braces stay as written.
+    unified: Annotated[dict[str, Any] | None, Resolver.passthrough(
+        description="How each record also becomes a row of a unified table (cmms_asset, cmms_work_order, "
+                    "cmms_maintenance_schedule): see the README's 'Unified model'."
+    )] = None
 
     @field_validator("name")
     @classmethod
@@ -89,6 +96,7 @@ class StreamAttributes(Resolvable, Model):
             partition_field=self.partition_field, children=tuple(ChildSpec(child) for child in self.children),
             depends_on=tuple(self.depends_on), description=self.description,
             references=tuple(Reference(tuple(r.columns), r.stream, tuple(r.to), r.child) for r in self.references),
+            mapping=compile_mapping(self.unified, key=self.key) if self.unified is not None else None,
         )
 
 
@@ -220,6 +228,12 @@ class CmmsCollections(Component, Resolvable, Model):
                     raise ValueError(f"streams.{index}.references: {reference.stream!r} is not a stream of this source")
                 if reference.child and reference.child not in stream.children:
                     raise ValueError(f"streams.{index}.references: {reference.child!r} is not a child of {stream.name!r}")
+            if stream.unified is not None:
+                try:
+                    compile_mapping(stream.unified, key=stream.key)
+                except MappingConfigError as error:
+                    where = ".".join(("streams", str(index), "unified", *error.path))
+                    raise ValueError(f"{where}: {error.message}") from None
             if stream.partition_field and not (self.sites or self.sites_env):
                 raise ValueError(f"streams.{index}.partition_field: per-site streams need `sites` or `sites_env`")
         try:

@@ -1,5 +1,6 @@
-"""How in sync a collection source is: rows per table (live and soft-deleted), and per (stream, partition) the
-high-water mark and the last sync — what ``ic3 status <source>`` prints and its status asset shows."""
+"""How in sync a collection source is: rows per table (live and soft-deleted), its rows in the unified model, and per
+(stream, partition) the high-water mark and the last sync — what ``ic3 status <source>`` prints and its status asset
+shows."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import Engine, func, select
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline.warehouse.stream_tables import DELETED_AT, TYPE_ERRORS, existing_table
 from ic3_pipeline.warehouse.times import as_utc
+from ic3_pipeline.warehouse.unified_tables import UNIFIED_TABLES, mapping_error
 
 
 @dataclass
@@ -20,6 +22,13 @@ class TableCount:
     rows: int
     deleted: int | None  # None for a child table (children go with their parent)
     values_kept_as_text: int
+
+
+@dataclass
+class UnifiedCount:
+    table: str  # a unified table the source has rows in
+    rows: int
+    deleted: int
 
 
 @dataclass
@@ -39,6 +48,8 @@ class StreamSourceStatus:
     tables: list[TableCount] = field(default_factory=list)
     partitions: list[StreamPartitionState] = field(default_factory=list)
     schema_changes: int = 0
+    unified: list[UnifiedCount] = field(default_factory=list)
+    not_mapped: int = 0  # records its mappings could not convert (cmms_mapping_error)
 
     @property
     def failed(self) -> list[StreamPartitionState]:
@@ -54,6 +65,8 @@ class StreamSourceStatus:
                 for state in self.partitions
             ],
             "schema_changes": self.schema_changes,
+            "unified": [vars(count) for count in self.unified],
+            "records_not_mapped": self.not_mapped,
             "failed": len(self.failed),
         }
 
@@ -89,6 +102,15 @@ def stream_source_status(engine: Engine, source: str, table_names: Sequence[tupl
         status.schema_changes = conn.execute(
             select(func.count()).select_from(tables.schema_change).where(tables.schema_change.c.source == source)
         ).scalar_one()
+        for name, table in UNIFIED_TABLES.items():
+            live, deleted = conn.execute(select(
+                func.count().filter(table.c._deleted_at.is_(None)), func.count().filter(table.c._deleted_at.is_not(None))
+            ).where(table.c.source == source)).one()
+            if live or deleted:
+                status.unified.append(UnifiedCount(name, live, deleted))
+        status.not_mapped = conn.execute(
+            select(func.count(func.distinct(mapping_error.c.stream + "/" + mapping_error.c.record_key)))
+            .where(mapping_error.c.source == source)).scalar_one()
     return status
 
 
@@ -107,5 +129,9 @@ def format_stream_status(status: StreamSourceStatus, where: str) -> str:
                      f"{state.high_water_mark or '-'}")
         if state.last_status == "failed" and state.last_error:
             lines.append(f"      failed: {state.last_error.splitlines()[0][:200]}")
+    if status.unified or status.not_mapped:
+        lines += ["", f"  {'unified model':<40} {'rows':>9} {'deleted':>8}"]
+        lines += [f"  {count.table:<40} {count.rows:>9} {count.deleted:>8}" for count in status.unified]
+        lines.append(f"  records not mapped: {status.not_mapped} (cmms_mapping_error)")
     lines += ["", f"  columns added by schema drift: {status.schema_changes} (cmms_schema_change)"]
     return "\n".join(lines)

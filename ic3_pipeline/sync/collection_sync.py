@@ -41,6 +41,7 @@ from ic3_pipeline.sync.streams import (
     StreamSpec,
     as_call,
 )
+from ic3_pipeline.sync.unified_writer import UnifiedWriter
 from ic3_pipeline.warehouse import database_error_line
 from ic3_pipeline.warehouse.stream_tables import (
     DELETED_AT,
@@ -131,6 +132,8 @@ async def sync_stream(
         for figure in ("rows", "child_rows", "kept_as_text"):
             setattr(report, figure, getattr(writer.figures, figure))
         report.new_columns = list(writer.figures.new_columns)
+        if writer.unified is not None:
+            report.unified_rows, report.mapping_failed = writer.unified.figures.rows, writer.unified.figures.failed
         mark_finished(engine, source, stream.name, partition_key, full=not incremental, error=error, run_id=run_id,
                       report=report, started_at=started_at)
     if error:
@@ -178,6 +181,8 @@ class _PageWriter:
         self.children = {child.name: StreamTable(TableLayout(child.table_name(table_name), (), key), source=source,
                                                  run_id=run_id) for child in stream.children}
         self.key = key
+        self.unified = UnifiedWriter(stream.mapping, source=source, stream=stream.name, partition=partition,
+                                     run_id=run_id) if stream.mapping is not None else None
         self.committed_mark = mark
         self.committed = _Committed()
         self.figures = WriteFigures()
@@ -188,7 +193,7 @@ class _PageWriter:
     def write(self, offset: int, records: list[dict[str, Any]], rejected: list[str]) -> int:
         """Write one page (records at row ``offset``); returns the rows written."""
         now = utc_now()
-        parents, children, parent_keys, change = self._split(records, now, rejected)
+        parents, children, parent_keys, change, kept = self._split(records, now, rejected)
         prefix_end, prefix_change, pending = self.committed.extend(offset, offset + max(len(records), 1), change)
         figures = WriteFigures()
         new_mark = self.committed_mark
@@ -203,6 +208,7 @@ class _PageWriter:
                     child_rows, child_figures = child_table.prepare(conn, children[name])
                     figures.add(child_figures)
                     figures.child_rows += child_table.replace_children(conn, parent_keys, child_rows)
+                unified = self.unified.write(conn, list(zip(parent_keys, kept)), now) if self.unified else None
                 if new_mark is not None and new_mark != self.committed_mark:
                     advance_mark(conn, self.source, self.stream.name, self.partition, new_mark)
         except Exception as error:
@@ -215,12 +221,15 @@ class _PageWriter:
         self.committed.prefix_end, self.committed.pending = prefix_end, pending
         self.committed_mark = new_mark
         self.figures.add(figures)
+        if unified is not None:
+            self.unified.commit(unified)
         return figures.rows
 
     def _split(self, records: list[dict[str, Any]], now: datetime, rejected: list[str]):
-        """Parent rows, child rows per child, the parents' keys, and the page's largest change value."""
+        """Parent rows, child rows per child, the parents' keys, the page's largest change value, and the records
+        kept (those with a key, in the parents' order, as the API sent them: what a unified mapping reads)."""
         children: dict[str, list[dict]] = {name: [] for name in self.children}
-        parents, parent_keys = [], []
+        parents, parent_keys, kept = [], [], []
         largest: datetime | None = None
         change_field = self.stream.change_field
         for record in records:
@@ -235,6 +244,7 @@ class _PageWriter:
             row.update({PARTITION: self.partition, SYNCED_AT: now, DELETED_AT: None})
             parents.append(row)
             parent_keys.append(key)
+            kept.append(record)
             for name in self.children:
                 for position, child in enumerate(_as_list(record.get(name))):
                     child_row = dict(child) if isinstance(child, dict) else {"value": child}
@@ -247,11 +257,15 @@ class _PageWriter:
                 except ValueError:
                     continue
                 largest = changed if largest is None or changed > largest else largest
-        return parents, children, parent_keys, largest
+        return parents, children, parent_keys, largest, kept
 
     def mark_deleted(self, seen_since: datetime) -> int:
+        now = utc_now()
         with self.engine.begin() as conn:
-            return mark_deleted(conn, self.table.table(conn), self.partition, seen_since, utc_now())
+            deleted = mark_deleted(conn, self.table.table(conn), self.partition, seen_since, now)
+            if self.unified is not None:
+                self.unified.mark_deleted(conn, seen_since, now)
+            return deleted
 
     def seen_since(self, since: datetime) -> int:
         with self.engine.connect() as conn:

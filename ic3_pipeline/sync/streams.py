@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 
 from ic3_pipeline.sync.connector import Credentials
+
+if TYPE_CHECKING:
+    from ic3_pipeline.sync.mapping import RecordMapping
 
 # How a connector's API pages: by page number or by offset (both read several pages at once when the first page
 # says how many records there are), by the next link each page carries, or by a cursor each page hands back.
@@ -58,6 +61,8 @@ class StreamSpec:
     depends_on: tuple[str, ...] = ()  # streams loaded first (their rows are referenced)
     references: tuple[Reference, ...] = ()
     description: str = ""
+    # How each record also becomes a row of a unified table (``sync.mapping``); None: the raw tables only.
+    mapping: RecordMapping | None = field(default=None, compare=False, repr=False)
 
     @property
     def partitioned(self) -> bool:
@@ -215,3 +220,5 @@ class StreamReport:
     request_stats: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
     page_size: int = 0  # the page size at the end (smaller than configured after timeouts)
+    unified_rows: int = 0  # rows written to the stream's unified table (when it has a mapping)
+    mapping_failed: int = 0  # records its mapping could not convert (see cmms_mapping_error)

@@ -13,6 +13,7 @@ from ic3_pipeline.warehouse.engine import (
 )
 from ic3_pipeline.warehouse.schema import ensure_schema, schema_state, upgrade_schema
 from ic3_pipeline.warehouse.tables import metadata
+from ic3_pipeline.warehouse import unified_tables  # noqa: F401,E402 - puts the unified model's tables on metadata
 from ic3_pipeline.warehouse.upsert import chunked, upsert_rows
 
 __all__ = [

@@ -45,6 +45,10 @@ def test_sync_then_status_then_one_object_structure_in_full(cli_env, simulator, 
                                                                              ("maxgroup", "")}
     assert all(s["last_status"] == "success" and s["last_sync_at"] for s in document["streams"])
     assert next(s for s in document["streams"] if s["stream"] == "asset")["high_water_mark"]
+    unified = {t["table"]: t for t in document["unified"]}  # the source's rows in the unified model
+    assert unified["cmms_asset"] == {"table": "cmms_asset", "rows": len(simulator.truth("mxapiasset")), "deleted": 0}
+    assert unified["cmms_work_order"]["rows"] == len(simulator.truth("mxapiwodetail"))
+    assert document["records_not_mapped"] == 0
 
     gone = simulator.delete("mxapiasset", count=2, site="BEDFORD")
     simulator.change("mxapiasset", count=2, site="BEDFORD")
@@ -57,6 +61,8 @@ def test_sync_then_status_then_one_object_structure_in_full(cli_env, simulator, 
 
     text = ic3("status", "maximo")
     assert "maximo_asset" in text.output and "high-water mark" in text.output
+    assert f"  {'cmms_asset':<40} {len(simulator.truth('mxapiasset')):>9} {2:>8}" in text.output
+    assert "records not mapped: 0 (cmms_mapping_error)" in text.output
     with DagsterInstance.from_config(str(cli_env)) as instance:
         runs = instance.get_runs()
         assert {run.job_name for run in runs} == {"sync_maximo"}

@@ -47,7 +47,8 @@ def test_the_maximo_yaml_builds_a_stream_asset_each_in_load_order():
             assert per_site == {"locations", "asset", "wodetail", "inventory"}
             assert {key.name for key in graph.asset_check_keys} == {
                 *(f"{s}_values_fit" for s in STREAMS),
-                *(f"{s}_references_exist" for s in ("peruser", "asset", "wodetail", "inventory"))}
+                *(f"{s}_references_exist" for s in ("peruser", "asset", "wodetail", "inventory")),
+                *(f"{s}_maps_to_unified" for s in ("asset", "wodetail"))}
             assert defs.resolve_job_def("sync_maximo") is not None
             assert [s.name for s in defs.schedules] == ["maximo_incremental"]
             assert [s.name for s in defs.sensors] == ["maximo_retry_failed"]
@@ -138,6 +139,10 @@ def test_a_run_syncs_every_stream_in_order_and_checks_name_dangling_references(d
         materialized = {e.asset_key.path[1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
         assert materialized["asset"]["rows written"].value == len(simulator.truth("mxapiasset"))
         assert materialized["asset"]["dagster/row_count"].value == len(simulator.truth("mxapiasset"))
+        # Assets and work orders also land in the unified model, every record converted.
+        assert materialized["wodetail"]["rows written to cmms_work_order"].value == len(simulator.truth("mxapiwodetail"))
+        assert materialized["wodetail"]["records not mapped (cmms_mapping_error)"].value == 0
+        assert checks["wodetail_maps_to_unified"].passed and checks["asset_maps_to_unified"].passed
 
         # No API key in the event log, the run's config or its tags.
         run = instance.get_run_by_id(result.run_id)

@@ -23,7 +23,9 @@ from ic3_pipeline.register.partitions import SITES_PARTITIONS_NAME, register_sit
 from ic3_pipeline.sandbox.innomaint_simulator import InnomaintSimulator, SimulatorConfig
 from ic3_pipeline.status.queries import sync_status
 from ic3_pipeline.sync.due import due_asset_ids
+from ic3_pipeline.sync.mapping import compile_mapping
 from ic3_pipeline.sync.partitions import RANGE_END_TAG, RANGE_START_TAG
+from ic3_pipeline.sync.unified_writer import UnifiedWriter
 from ic3_pipeline.warehouse import make_engine, metadata, schema_state, tables, upgrade_schema
 from ic3_pipeline.warehouse.schema import head_revision
 from ic3_pipeline.warehouse.times import as_utc, utc_now
@@ -114,7 +116,8 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
     assert old_version[RESYNCED_THEN_FAILED] == 1 and RESYNCED_THEN_FAILED in by_status["error"]
 
     # --- the upgrade -------------------------------------------------------------------------------------------------
-    assert upgrade_schema(engine) == ["0001_release_f7c3f43", "0002_sync_state_per_source", "0003_collection_streams"]
+    assert upgrade_schema(engine) == ["0001_release_f7c3f43", "0002_sync_state_per_source", "0003_collection_streams",
+                                      "0004_unified_model"]
     state = schema_state(engine)
     assert state.up_to_date and state.current == head_revision()
     with engine.connect() as conn:
@@ -233,3 +236,19 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
     new_logs = synced["ic3_sync_log"][len(after["ic3_sync_log"]):]
     assert sorted(row["serialnumber"] for row in new_logs) == sorted(due)
     assert all(row["source"] == SOURCE and row["status"] == "success" for row in new_logs)
+
+    # --- the unified model on the upgraded database: empty tables, and lookups find the release's register rows -----
+    with engine.connect() as conn:
+        for name in ("cmms_asset", "cmms_work_order", "cmms_maintenance_schedule", "cmms_mapping_error"):
+            assert conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one() == 0, name
+    mapping = compile_mapping({"table": "cmms_asset", "source_id": {"path": "id"}, "fields": {
+        "serial_number": {"path": "serial"},
+        "ic3_asset_id": {"lookup": {"match": [{"field": "serial_number", "column": "cmms_asset_id"}]}}}})
+    writer = UnifiedWriter(mapping, source="acme", stream="assets", partition="", run_id=None)
+    registered = next(iter(old_assets.values()))
+    with engine.begin() as conn:
+        writer.write(conn, [(("1",), {"id": "1", "serial": registered["cmms_asset_id"]}),
+                            (("2",), {"id": "2", "serial": "not in the register"})], utc_now())
+    with engine.connect() as conn:
+        linked = dict(conn.execute(text("SELECT source_id, ic3_asset_id FROM cmms_asset")).all())
+    assert linked == {"1": registered["asset_id"], "2": None}
