@@ -31,14 +31,16 @@ from ic3_pipeline_tests.conftest import postgres_base_url
 BASELINE = "0001_release_f7c3f43"
 SYNC_STATE = "0002_sync_state_per_source"
 STREAMS = "0003_collection_streams"
-HEAD = STREAMS
-REVISIONS = [BASELINE, SYNC_STATE, STREAMS]
+KPI = "0005_kpi"
+HEAD = KPI
+REVISIONS = [BASELINE, SYNC_STATE, STREAMS, KPI]
 
 USERS_TABLES = {
     "ic3_asset_master", "ic3_customer_master", "ic3_location_master", "ic3_category_master", "ic3_group_master",
     "ic3_manufacturer_master", "ic3_building", "ic3_floor_master", "ic3_department_master", "ic3_asset_performance",
     "ic3_workorder_summary", "ic3_innomaint_raw_response", "ic3_sync_log", "cmms_sync_log", "cmms_sync_state",
-    "cmms_stream_state", "cmms_stream_log", "cmms_schema_change",
+    "cmms_stream_state", "cmms_stream_log", "cmms_schema_change", "ic3_asset_performance_history", "ic3_kpi_site",
+    "ic3_kpi_customer", "ic3_kpi_source", "ic3_kpi_fleet", "ic3_kpi_daily",
 }
 
 
@@ -275,7 +277,7 @@ def test_ic3_db_current_and_upgrade(db_url, engine, monkeypatch):
 
     upgraded = ic3_db("upgrade")
     assert upgraded.exit_code == 0, upgraded.output
-    assert f"applied {BASELINE}, {SYNC_STATE}, {STREAMS}" in upgraded.output
+    assert f"applied {BASELINE}, {SYNC_STATE}, {STREAMS}, {KPI}" in upgraded.output
     assert schema_state(engine).up_to_date
 
     current = ic3_db("current")
