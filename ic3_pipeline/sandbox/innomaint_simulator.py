@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ic3_pipeline.sandbox.innomaint_data import AssetDirectory, encode_body, stable_fraction
+from ic3_pipeline.sandbox.innomaint_data import AssetDirectory, encode_body, stable_fraction, with_repairs
 from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer
 
 logger = logging.getLogger(__name__)
@@ -271,6 +271,7 @@ class InnomaintSimulator(LoopbackServer):
         config = dataclasses.replace(config) if config else SimulatorConfig()
         self._state = _ServerState(config)
         self._directory = AssetDirectory(self._asset_ids, config.seed, self._sites)
+        self._repairs: dict[str, tuple[int, int]] = {}  # asset id -> (tickets, seconds) added since start
         super().__init__()
         self.app = self._build_app()
 
@@ -312,6 +313,14 @@ class InnomaintSimulator(LoopbackServer):
             raise ValueError(f"unknown fault kinds {unknown}; expected some of {sorted(_SCRIPTABLE)}")
         self._state.script(asset_id, list(kinds))
 
+    def add_repairs(self, asset_id: str, tickets: int = 1, seconds: int = 3600) -> None:
+        """Time passes for ``asset_id``: ``tickets`` more breakdowns totalling ``seconds`` of repair, so its
+        performance block (counts, breakdown hours, MTTR, MTBF, availability) answers changed from now on."""
+        if asset_id not in self._directory:
+            raise KeyError(f"{asset_id!r} is not in the simulator's register")
+        before = self._repairs.get(asset_id, (0, 0))
+        self._repairs[asset_id] = (before[0] + tickets, before[1] + seconds)
+
     def stats(self) -> dict[str, Any]:
         """What the server saw; the same as ``GET /_sim/stats``.
 
@@ -327,7 +336,10 @@ class InnomaintSimulator(LoopbackServer):
 
     def expected_record(self, asset_id: str) -> dict[str, Any]:
         """The JSON a successful call returns for a register id (also for ids configured as missing)."""
-        return self._directory.record(asset_id)
+        record = self._directory.record(asset_id)
+        if asset_id in self._repairs:
+            record = with_repairs(record, *self._repairs[asset_id])
+        return record
 
     def is_missing(self, asset_id: str) -> bool:
         """Whether the CMMS answers 404 for this id: outside the register, listed, or in the missing share."""
@@ -384,7 +396,7 @@ class InnomaintSimulator(LoopbackServer):
         """The success body, or the not-found envelope for ids without a record (used by body-mangling faults)."""
         if self.is_missing(asset_id):
             return encode_body(_error_payload(404, "Asset not found."))
-        return encode_body(self._directory.record(asset_id))
+        return encode_body(self.expected_record(asset_id))
 
     async def _faulty(self, kind: str, asset_id: str, request: Request) -> Response:
         if kind == "hang":
