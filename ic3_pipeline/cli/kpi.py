@@ -34,9 +34,13 @@ def format_report(report: KpiReport) -> str:
     rows.append(("fleet", *_cells(report.fleet)))
     headers = (report.level, *COLUMNS)
     widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
-    line = lambda cells: "  ".join(  # noqa: E731 - a one-line formatter
-        str(cell).ljust(width) if i == 0 else str(cell).rjust(width) for i, (cell, width) in enumerate(zip(cells, widths)))
-    out = [line(headers), *(line(row) for row in rows[:-1]), "-" * (sum(widths) + 2 * (len(widths) - 1)), line(rows[-1])]
+
+    def line(cells: tuple) -> str:  # names left-aligned, numbers right-aligned
+        return "  ".join(str(cell).ljust(width) if i == 0 else str(cell).rjust(width)
+                         for i, (cell, width) in enumerate(zip(cells, widths)))
+
+    rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
+    out = [line(headers), *(line(row) for row in rows[:-1]), rule, line(rows[-1])]
     out.append("MTTR = Σ repair hours / Σ repairs; MTBF = Σ (operating − repair hours) / Σ repairs; "
                "availability = Σ (operating − repair) / Σ operating; '-' = no repairs or no operating hours.")
     return "\n".join(out)

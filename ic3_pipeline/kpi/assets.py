@@ -13,6 +13,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetChecksDefinition,
     AssetKey,
     AssetsDefinition,
     AutomationCondition,
@@ -128,7 +129,8 @@ def _build_daily(deps: Sequence[AssetKey]) -> AssetsDefinition:
     return kpi_daily
 
 
-def _build_checks() -> AssetsDefinition:
+def build_kpi_checks() -> AssetChecksDefinition:
+    """The alert checks: availability per criticality (on ``kpi/site``), MTBF trend (on ``kpi/daily``)."""
     @multi_asset_check(
         specs=[
             AssetCheckSpec(AVAILABILITY_CHECK, asset=SITE, description=(
@@ -206,6 +208,5 @@ def _mtbf_result(drops, compared: int, thresholds: Thresholds) -> AssetCheckResu
 
 
 def build_kpi_assets(performance_keys: Sequence[AssetKey]) -> list[AssetsDefinition]:
-    """The rollup assets (after every source's performance asset), the daily history and the alert checks."""
-    return [*(_build_rollup(level, performance_keys) for level in _KEYS), _build_daily(performance_keys),
-            _build_checks()]
+    """The rollup assets and the daily history, each after every source's performance asset."""
+    return [*(_build_rollup(level, performance_keys) for level in _KEYS), _build_daily(performance_keys)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from sqlalchemy import select
 
 from ic3_pipeline.warehouse import tables
@@ -66,3 +68,55 @@ def test_a_reparse_with_the_same_parser_adds_no_history(pipeline):
     after, performance = read(pipeline.engine)
     assert after == before
     assert all(row["sync_version"] == 2 for row in performance.values())
+
+
+def test_kpis_after_a_real_sync_are_the_sums_of_the_synced_rows(pipeline, monkeypatch):
+    """The project's own KPI definitions after a real sync: wired after innomaint/asset_performance, and each site's
+    row equal to the sums over its assets worked out here from the rows the sync wrote."""
+    import json
+
+    from click.testing import CliRunner
+    from dagster import AssetKey, materialize
+
+    from ic3_pipeline.cli.app import main
+    from ic3_pipeline.defs.kpi.definitions import performance_asset_keys
+    from ic3_pipeline.kpi.assets import build_kpi_assets, build_kpi_checks
+    from ic3_pipeline.warehouse.resource import WarehouseResource
+
+    assert performance_asset_keys() == [AssetKey(["innomaint", "asset_performance"])]
+    assert pipeline.enrich().success
+    engine = pipeline.engine
+    result = materialize([*build_kpi_assets([]), build_kpi_checks()],
+                         resources={"warehouse": WarehouseResource(database_url=pipeline.db_url)})
+    assert result.success
+    with engine.connect() as conn:
+        site_of = dict(conn.execute(select(tables.asset_master.c.asset_id, tables.asset_master.c.site_name)).all())
+        performance = conn.execute(select(tables.asset_performance)).mappings().all()
+        table = {row["site_name"]: row for row in conn.execute(select(tables.kpi_site)).mappings()}
+    sums: dict[str, list] = {site: [0, 0, 0, 0.0, 0.0] for site in set(site_of.values())}
+    for asset_id, site in site_of.items():
+        sums[site][0] += 1
+    for row in performance:
+        quantities = (row["total_ticket"], row["total_ticket_breakdown_hours"], row["total_actual_hours"])
+        if None in quantities:
+            continue
+        entry = sums[site_of[row["asset_id"]]]
+        entry[1] += 1
+        entry[2] += quantities[0]
+        entry[3] += quantities[1]
+        entry[4] += quantities[2]
+    without_data = 0
+    for site, (assets, with_data, events, repair, operating) in sums.items():
+        row = table[site]
+        without_data += assets - with_data
+        assert (row["assets"], row["assets_with_data"], row["repair_events"]) == (assets, with_data, events)
+        assert row["repair_hours"] == pytest.approx(repair, rel=1e-12)  # the database adds in its own order
+        assert row["operating_hours"] == pytest.approx(operating, rel=1e-12)
+        assert row["mttr_hours"] == (pytest.approx(repair / events, rel=1e-12) if events else None)
+        assert row["availability_pct"] == pytest.approx((operating - repair) / operating * 100, rel=1e-12)
+    assert without_data > 0  # the simulator sends some empty durations: those assets are left out and counted
+    monkeypatch.setenv("IC3_DATABASE_URL", pipeline.db_url)
+    printed = json.loads(CliRunner().invoke(main, ["kpi", "--json"], catch_exceptions=False).output)
+    assert {row["site"]: row["mtbf_hours"] for row in printed["sites"]} == {
+        site: row["mtbf_hours"] for site, row in table.items()}
+    assert printed["fleet"]["assets_without_data"] == without_data

@@ -14,7 +14,7 @@ from dagster import materialize
 from sqlalchemy import select
 
 from ic3_pipeline.cli.app import main
-from ic3_pipeline.kpi.assets import build_kpi_assets
+from ic3_pipeline.kpi.assets import build_kpi_assets, build_kpi_checks
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline.warehouse.resource import WarehouseResource
 from ic3_pipeline_tests.kpi import fixture
@@ -31,7 +31,8 @@ def fleet_db(engine, db_url, monkeypatch):
 
 
 def materialize_kpis(db_url: str, *, raise_on_error: bool = True):
-    return materialize(build_kpi_assets([]), resources={"warehouse": WarehouseResource(database_url=db_url)},
+    return materialize([*build_kpi_assets([]), build_kpi_checks()],
+                         resources={"warehouse": WarehouseResource(database_url=db_url)},
                        raise_on_error=raise_on_error)
 
 

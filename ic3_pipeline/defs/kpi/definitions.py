@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from ic3_pipeline.connectors import get_connector
-from ic3_pipeline.kpi.assets import KPI_TAG, build_kpi_assets
+from ic3_pipeline.kpi.assets import KPI_TAG, build_kpi_assets, build_kpi_checks
 from ic3_pipeline.warehouse import tables
 
 REFRESH_JOB = "refresh_kpis"
@@ -55,4 +55,5 @@ kpi_refresh = AutomationConditionSensorDefinition(
     ),
 )
 
-defs = Definitions(assets=build_kpi_assets(performance_asset_keys()), jobs=[kpi_job], sensors=[kpi_refresh])
+defs = Definitions(assets=build_kpi_assets(performance_asset_keys()), asset_checks=[build_kpi_checks()], jobs=[kpi_job],
+                   sensors=[kpi_refresh])
