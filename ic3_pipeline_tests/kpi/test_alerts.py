@@ -80,3 +80,15 @@ def test_bad_thresholds_are_refused_with_the_variable_named():
     with pytest.raises(BadThreshold, match=r"IC3_KPI_MTBF_DROP_PCT='150' is out of range \(0 to 100\)"):
         Thresholds.from_env({"IC3_KPI_MTBF_DROP_PCT": "150"})
     assert Thresholds.from_env({}).min_availability == {"critical": 95.0, "high": 90.0, "medium": 85.0, "low": 80.0}
+
+
+def test_a_bad_threshold_fails_the_checks_step_with_the_variable_named(fleet_db, monkeypatch):
+    _, db_url = fleet_db
+    monkeypatch.setenv("IC3_KPI_MTBF_LOOKBACK_DAYS", "a month")
+    result = materialize([*build_kpi_assets([]), build_kpi_checks()],
+                         resources={"warehouse": WarehouseResource(database_url=db_url)}, raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.event_type_value == "STEP_FAILURE")
+    assert "KPI alert thresholds: IC3_KPI_MTBF_LOOKBACK_DAYS='a month' is not a number" in str(
+        failure.step_failure_data.error.message)
+    assert result.get_asset_check_evaluations() == []

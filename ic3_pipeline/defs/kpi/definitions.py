@@ -1,5 +1,5 @@
-"""The KPI rollups and their alert checks in the UI (group ``kpi``), the job that refreshes them, and the sensor that
-refreshes them after each source's performance data lands."""
+"""The KPI rollups and their alert checks in the UI (group ``kpi``), the job that refreshes them, the sensor that
+refreshes them after each source's performance data lands, and the one that posts failed runs to the webhook."""
 
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from dagster import (
 
 from ic3_pipeline.connectors import get_connector
 from ic3_pipeline.kpi.assets import KPI_TAG, build_kpi_assets, build_kpi_checks
+from ic3_pipeline.kpi.sensors import alert_webhook_on_run_failure
 from ic3_pipeline.warehouse import tables
 
 REFRESH_JOB = "refresh_kpis"
@@ -56,4 +57,4 @@ kpi_refresh = AutomationConditionSensorDefinition(
 )
 
 defs = Definitions(assets=build_kpi_assets(performance_asset_keys()), asset_checks=[build_kpi_checks()], jobs=[kpi_job],
-                   sensors=[kpi_refresh])
+                   sensors=[kpi_refresh, alert_webhook_on_run_failure])
