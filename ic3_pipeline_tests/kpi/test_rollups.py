@@ -105,3 +105,20 @@ def test_daily_history_rolls_the_history_up_per_day(fleet_db):
     # A second run recomputes only from the last day stored (nothing older changed).
     second = materialize_kpis(db_url)
     assert second.asset_materializations_for_node("kpi__daily")[0].metadata["days recomputed"].value <= 2
+
+
+def test_the_projects_refresh_kpis_job_writes_every_table_and_runs_both_checks(fleet_db):
+    from dagster import Definitions, instance_for_test
+
+    from ic3_pipeline.defs.kpi.definitions import REFRESH_JOB
+    from ic3_pipeline.defs.kpi.definitions import defs as kpi_defs
+
+    engine, db_url, _ = fleet_db
+    defs = Definitions.merge(kpi_defs, Definitions(resources={"warehouse": WarehouseResource(database_url=db_url)}))
+    with instance_for_test() as instance:
+        result = defs.resolve_job_def(REFRESH_JOB).execute_in_process(instance=instance)
+    assert result.success
+    assert {e.check_name for e in result.get_asset_check_evaluations()} == {"availability_by_criticality", "mtbf_trend"}
+    assert table_rows(engine, tables.kpi_fleet, "fleet") == {"fleet": EXPECTED_FLEET}
+    with engine.connect() as conn:
+        assert conn.execute(select(tables.kpi_daily)).first() is not None
