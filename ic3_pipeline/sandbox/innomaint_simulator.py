@@ -358,6 +358,7 @@ class InnomaintSimulator(LoopbackServer):
             Route("/_sim/stats", self._handle_stats, methods=["GET"]),
             Route("/_sim/reset", self._handle_reset, methods=["POST"]),
             Route("/_sim/config", self._handle_config, methods=["GET", "POST"]),
+            Route("/_sim/repairs", self._handle_repairs, methods=["POST"]),
         ])
 
     async def _handle_api(self, request: Request) -> Response:
@@ -430,6 +431,22 @@ class InnomaintSimulator(LoopbackServer):
     async def _handle_reset(self, request: Request) -> Response:
         self.reset_stats()
         return JSONResponse({"reset": True})
+
+    async def _handle_repairs(self, request: Request) -> Response:
+        """``{"asset_id": …, "tickets": 1, "seconds": 3600}``: as :meth:`add_repairs`."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+            if not isinstance(body, dict) or not isinstance(body.get("asset_id"), str):
+                raise ValueError('expected {"asset_id": "...", "tickets": n, "seconds": s}')
+            tickets, seconds = body.get("tickets", 1), body.get("seconds", 3600)
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (tickets, seconds)):
+                raise ValueError("tickets and seconds must be whole numbers, 0 or more")
+            self.add_repairs(body["asset_id"], tickets, seconds)
+        except KeyError as exc:
+            return JSONResponse({"error": str(exc.args[0])}, status_code=404)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"asset_id": body["asset_id"], "added": {"tickets": tickets, "seconds": seconds}})
 
     async def _handle_config(self, request: Request) -> Response:
         if request.method == "POST":
