@@ -1,6 +1,7 @@
 """Writing Innomaint asset-detail records: the landed responses, the building / floor / department masters, the
-performance rows (and a history row when their values changed) and both work-order rows of each, inside the engine's transaction and stamped with each asset's
-version. One statement per table for all the records given (the engine hands over a group at a time)."""
+performance rows (and a history row where their values changed) and both work-order rows of each, inside the
+engine's transaction and stamped with each asset's version. One statement per table for all the records given (the
+engine hands over a group at a time)."""
 
 from __future__ import annotations
 
