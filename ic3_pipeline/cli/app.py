@@ -201,6 +201,24 @@ def status(source: str | None, as_json: bool, watch: bool, interval: float, time
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
 
 
+@main.command("kpi")
+@click.option("--site", default=None, help="Only this site's assets (the fleet line stays the whole fleet).")
+@click.option("--by", "level", type=click.Choice(["site", "customer", "source"]), default="site", show_default=True,
+              help="Group the assets by site, customer or source.")
+@click.option("--json", "output", flag_value="json", help="Machine-readable output.")
+@click.option("--csv", "output", flag_value="csv", help="CSV: a fleet line, then one line per group.")
+def kpi(site: str | None, level: str, output: str | None) -> None:
+    """Maintenance KPIs from the database: MTTR, MTBF and inherent availability per site (or customer, or source)
+    and for the fleet, from sums of repair events, repair hours and operating hours (never averages of averages)."""
+    from ic3_pipeline.cli.kpi import print_kpis
+    from ic3_pipeline.kpi.report import UnknownSite
+
+    try:
+        print_kpis(level, site, output or "text")  # type: ignore[arg-type]
+    except UnknownSite as error:
+        raise click.BadParameter(str(error), param_hint="--site") from None
+
+
 @main.group("db")
 def db() -> None:
     """The target database's schema (Alembic migrations)."""

@@ -410,3 +410,37 @@ def format_duration(seconds: int) -> str:
     hours, rest = divmod(max(seconds, 0), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def with_repairs(record: dict[str, Any], repairs: int, repair_seconds: int) -> dict[str, Any]:
+    """``record`` as the CMMS answers it after ``repairs`` more breakdown tickets totalling ``repair_seconds``: the
+    ticket count and breakdown hours grow, MTTR, MTBF and availability follow (operating time is unchanged). Values
+    the record sent as null or empty count as 0."""
+    changed = json.loads(json.dumps(record))
+    performance = changed["response"]["performance"]
+    tickets = _as_int(performance.get("total_ticket")) + repairs
+    breakdown_s = _duration_seconds(performance.get("total_ticket_breakdown_hrs")) + repair_seconds
+    actual_s = _duration_seconds(performance.get("total_actual_hrs"))
+    performance["total_ticket"] = tickets
+    performance["total_ticket_breakdown_hrs"] = format_duration(breakdown_s)
+    performance["mttr"] = format_duration(breakdown_s // tickets if tickets else 0)
+    performance["mtbf"] = format_duration((actual_s - breakdown_s) // tickets if tickets else actual_s)
+    if actual_s:
+        percent = 100.0 * max(actual_s - breakdown_s, 0) / actual_s
+        performance["availability"] = f"{percent:.2f}".rstrip("0").rstrip(".")
+    return changed
+
+
+def _as_int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _duration_seconds(value: object) -> int:
+    """The seconds of a ``H…H:MM:SS`` duration this module wrote; 0 for the null, empty or ``"0"`` it also sends."""
+    if not isinstance(value, str) or value.count(":") != 2:
+        return 0
+    hours, minutes, seconds = (int(part) for part in value.split(":"))
+    return hours * 3600 + minutes * 60 + seconds

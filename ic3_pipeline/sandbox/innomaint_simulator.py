@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ic3_pipeline.sandbox.innomaint_data import AssetDirectory, encode_body, stable_fraction
+from ic3_pipeline.sandbox.innomaint_data import AssetDirectory, encode_body, stable_fraction, with_repairs
 from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, TokenBucket, effective_burst
 
 logger = logging.getLogger(__name__)
@@ -265,6 +265,7 @@ class InnomaintSimulator(LoopbackServer):
         config = dataclasses.replace(config) if config else SimulatorConfig()
         self._state = _ServerState(config)
         self._directory = AssetDirectory(self._asset_ids, config.seed, self._sites)
+        self._repairs: dict[str, tuple[int, int]] = {}  # asset id -> (tickets, seconds) added since start
         super().__init__()
         self.app = self._build_app()
 
@@ -306,6 +307,14 @@ class InnomaintSimulator(LoopbackServer):
             raise ValueError(f"unknown fault kinds {unknown}; expected some of {sorted(_SCRIPTABLE)}")
         self._state.script(asset_id, list(kinds))
 
+    def add_repairs(self, asset_id: str, tickets: int = 1, seconds: int = 3600) -> None:
+        """Time passes for ``asset_id``: ``tickets`` more breakdowns totalling ``seconds`` of repair, so its
+        performance block (counts, breakdown hours, MTTR, MTBF, availability) answers changed from now on."""
+        if asset_id not in self._directory:
+            raise KeyError(f"{asset_id!r} is not in the simulator's register")
+        before = self._repairs.get(asset_id, (0, 0))
+        self._repairs[asset_id] = (before[0] + tickets, before[1] + seconds)
+
     def stats(self) -> dict[str, Any]:
         """What the server saw; the same as ``GET /_sim/stats``.
 
@@ -321,7 +330,10 @@ class InnomaintSimulator(LoopbackServer):
 
     def expected_record(self, asset_id: str) -> dict[str, Any]:
         """The JSON a successful call returns for a register id (also for ids configured as missing)."""
-        return self._directory.record(asset_id)
+        record = self._directory.record(asset_id)
+        if asset_id in self._repairs:
+            record = with_repairs(record, *self._repairs[asset_id])
+        return record
 
     def is_missing(self, asset_id: str) -> bool:
         """Whether the CMMS answers 404 for this id: outside the register, listed, or in the missing share."""
@@ -340,6 +352,7 @@ class InnomaintSimulator(LoopbackServer):
             Route("/_sim/stats", self._handle_stats, methods=["GET"]),
             Route("/_sim/reset", self._handle_reset, methods=["POST"]),
             Route("/_sim/config", self._handle_config, methods=["GET", "POST"]),
+            Route("/_sim/repairs", self._handle_repairs, methods=["POST"]),
         ])
 
     async def _handle_api(self, request: Request) -> Response:
@@ -378,7 +391,7 @@ class InnomaintSimulator(LoopbackServer):
         """The success body, or the not-found envelope for ids without a record (used by body-mangling faults)."""
         if self.is_missing(asset_id):
             return encode_body(_error_payload(404, "Asset not found."))
-        return encode_body(self._directory.record(asset_id))
+        return encode_body(self.expected_record(asset_id))
 
     async def _faulty(self, kind: str, asset_id: str, request: Request) -> Response:
         if kind == "hang":
@@ -412,6 +425,22 @@ class InnomaintSimulator(LoopbackServer):
     async def _handle_reset(self, request: Request) -> Response:
         self.reset_stats()
         return JSONResponse({"reset": True})
+
+    async def _handle_repairs(self, request: Request) -> Response:
+        """``{"asset_id": …, "tickets": 1, "seconds": 3600}``: as :meth:`add_repairs`."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+            if not isinstance(body, dict) or not isinstance(body.get("asset_id"), str):
+                raise ValueError('expected {"asset_id": "...", "tickets": n, "seconds": s}')
+            tickets, seconds = body.get("tickets", 1), body.get("seconds", 3600)
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (tickets, seconds)):
+                raise ValueError("tickets and seconds must be whole numbers, 0 or more")
+            self.add_repairs(body["asset_id"], tickets, seconds)
+        except KeyError as exc:
+            return JSONResponse({"error": str(exc.args[0])}, status_code=404)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"asset_id": body["asset_id"], "added": {"tickets": tickets, "seconds": seconds}})
 
     async def _handle_config(self, request: Request) -> Response:
         if request.method == "POST":

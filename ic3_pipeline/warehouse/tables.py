@@ -349,3 +349,64 @@ schema_change = Table(
     Column("run_id", String(64)),
     UniqueConstraint("table_name", "column_name", name="uq_cmms_schema_change_column"),
 )
+
+# --- performance history and maintenance KPIs --------------------------------------------------------------------------
+
+asset_performance_history = Table(
+    "ic3_asset_performance_history",
+    metadata,
+    # Append-only: one row per asset per sync (or re-parse) in which any of its performance values changed, written
+    # in the same transaction as the ``ic3_asset_performance`` row it copies, so trends survive that row's overwrite.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asset_id", Integer, ForeignKey("ic3_asset_master.asset_id"), nullable=False),
+    Column("cmms_asset_id", ID, nullable=False),
+    Column("sync_version", Integer, nullable=False),
+    Column("synced_at", DateTime(timezone=True), nullable=False),  # when the answer holding these values arrived
+    Column("total_ticket", Integer),
+    Column("mttr_hours", Float),
+    Column("mtbf_hours", Float),
+    Column("availability_pct", Float),
+    Column("total_ticket_breakdown_hours", Float),
+    Column("total_schedule_breakdown_hours", Float),
+    Column("total_actual_hours", Float),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),  # when this row was written
+    UniqueConstraint("asset_id", "sync_version", name="uq_ic3_asset_performance_history_version"),
+    Index("ix_ic3_asset_performance_history_synced_at", "synced_at"),
+    Index("ix_ic3_asset_performance_history_recorded_at", "recorded_at"),
+)
+
+
+def _kpi_columns() -> list[Column]:
+    """What every KPI rollup row holds: the base sums (so any figure can be checked by hand) and the figures."""
+    return [
+        Column("assets", Integer, nullable=False),
+        Column("assets_with_data", Integer, nullable=False),
+        Column("assets_without_data", Integer, nullable=False),
+        Column("repair_events", BigInteger, nullable=False),
+        Column("repair_hours", Float, nullable=False),
+        Column("operating_hours", Float, nullable=False),
+        Column("mttr_hours", Float),  # NULL when the group had no repair event
+        Column("mtbf_hours", Float),  # NULL when the group had no repair event
+        Column("availability_pct", Float),  # NULL when the group had no operating hours
+        Column("computed_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
+def _kpi_table(table_name: str, key: str) -> Table:
+    return Table(table_name, metadata, Column(key, NAME, primary_key=True), *_kpi_columns())
+
+
+kpi_site = _kpi_table("ic3_kpi_site", "site_name")
+kpi_customer = _kpi_table("ic3_kpi_customer", "customer_name")
+kpi_source = _kpi_table("ic3_kpi_source", "source")
+kpi_fleet = _kpi_table("ic3_kpi_fleet", "fleet")
+
+kpi_daily = Table(
+    "ic3_kpi_daily",
+    metadata,
+    # The rollups as the performance history stood at the end of each UTC day (site, customer and fleet levels).
+    Column("day", Date, primary_key=True),
+    Column("level", String(16), primary_key=True),  # site | customer | fleet
+    Column("name", NAME, primary_key=True),
+    *_kpi_columns(),
+)

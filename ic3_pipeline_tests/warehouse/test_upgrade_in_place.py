@@ -43,6 +43,9 @@ RELEASE_TABLES = {  # the fixture README's row counts (equal on both databases)
 }
 STATE_COLUMNS = ("sync_version", "last_synced_at", "last_attempt_at", "last_sync_status", "last_sync_error",
                  "consecutive_failures")
+HISTORY_VALUES = ("total_ticket", "mttr_hours", "mtbf_hours", "availability_pct", "total_ticket_breakdown_hours",
+                  "total_schedule_breakdown_hours", "total_actual_hours")
+KPI_TABLES = ("ic3_kpi_site", "ic3_kpi_customer", "ic3_kpi_source", "ic3_kpi_fleet", "ic3_kpi_daily")
 RESYNCED_THEN_FAILED = "Jaipur Malviya Nagar_AHU_01"  # synced (v1), then failed the forced re-sync: error at v1
 
 
@@ -117,7 +120,7 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
 
     # --- the upgrade -------------------------------------------------------------------------------------------------
     assert upgrade_schema(engine) == ["0001_release_f7c3f43", "0002_sync_state_per_source", "0003_collection_streams",
-                                      "0004_unified_model"]
+                                      "0004_unified_model", "0005_kpi"]
     state = schema_state(engine)
     assert state.up_to_date and state.current == head_revision()
     with engine.connect() as conn:
@@ -139,6 +142,7 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
                        or type(new[column]) is not type(value)}
             assert not changed, (table, old, changed)
     new_columns = {table: sorted(set(after[table][0]) - set(before[table][0])) for table in before if table in after}
+    assert set(after) - set(before) >= {"ic3_asset_performance_history", *KPI_TABLES}
     assert {table: columns for table, columns in new_columns.items() if columns} == {
         "ic3_sync_log": ["source"], "cmms_sync_log": ["source"],
     }
@@ -159,6 +163,19 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
         assert row["updated_at"] == next(
             old[c] for c in ("updated_at", "last_attempt_at", "imported_at") if old[c] is not None
         )
+
+    # The performance history starts with one row per landed answer: its version, the time it was received and the
+    # values the release parsed from it (its performance row at that version).
+    landed = {row["cmms_asset_id"]: row for row in after["ic3_innomaint_raw_response"]}
+    old_performance = {row["cmms_asset_id"]: row for row in after["ic3_asset_performance"]}
+    backfilled = {row["cmms_asset_id"]: row for row in after["ic3_asset_performance_history"]}
+    assert len(backfilled) == len(after["ic3_asset_performance_history"]) == len(landed) == 28
+    for cmms_asset_id, row in backfilled.items():
+        assert row["sync_version"] == landed[cmms_asset_id]["sync_version"] == old_performance[cmms_asset_id]["sync_version"]
+        assert row["synced_at"] == landed[cmms_asset_id]["fetched_at"]
+        for column in HISTORY_VALUES:
+            assert row[column] == old_performance[cmms_asset_id][column], (cmms_asset_id, column)
+    assert all(after[table] == [] for table in KPI_TABLES)
 
     # Each log row's source is its sync_type.
     for table in ("ic3_sync_log", "cmms_sync_log"):
@@ -233,6 +250,11 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
     status = sync_status(engine, SOURCE)
     assert (status.total, status.synced, status.needing_retry, status.not_found, status.never_synced) == (40, 37, 0, 3, 0)
     assert inconsistent(engine) == []
+    # The sync appended a history row for each due asset whose values changed: all those synced for the first time.
+    new_history = synced["ic3_asset_performance_history"][len(after["ic3_asset_performance_history"]):]
+    first_time = set(due) - set(backfilled)
+    assert first_time <= {row["cmms_asset_id"] for row in new_history} <= set(due)
+    assert all(row["sync_version"] == version_of[row["cmms_asset_id"]] for row in new_history)
     new_logs = synced["ic3_sync_log"][len(after["ic3_sync_log"]):]
     assert sorted(row["serialnumber"] for row in new_logs) == sorted(due)
     assert all(row["source"] == SOURCE and row["status"] == "success" for row in new_logs)

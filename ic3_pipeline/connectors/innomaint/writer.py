@@ -1,6 +1,7 @@
 """Writing Innomaint asset-detail records: the landed responses, the building / floor / department masters, the
-performance rows and both work-order rows of each, inside the engine's transaction and stamped with each asset's
-version. One statement per table for all the records given (the engine hands over a group at a time)."""
+performance rows (and a history row where their values changed) and both work-order rows of each, inside the
+engine's transaction and stamped with each asset's version. One statement per table for all the records given (the
+engine hands over a group at a time)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection
 
+from ic3_pipeline.connectors.innomaint.history import append_changes
 from ic3_pipeline.sync.connector import RecordToWrite
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline.warehouse.bulk import bulk_upsert
+from ic3_pipeline.warehouse.times import utc_now
 
 _MASTERS = (
     (tables.building, "building", "building_id"),
@@ -30,12 +33,9 @@ def write_records(conn: Connection, items: Sequence[RecordToWrite]) -> None:
         if rows:
             bulk_upsert(conn, table, list(rows.values()), key=[key])
     bulk_upsert(conn, tables.raw_response, [_landed(item) for item in items], key=["cmms_asset_id"])
-    bulk_upsert(
-        conn,
-        tables.asset_performance,
-        [{**item.record.performance, **_ids(item), "recorded_at": item.keys.synced_at} for item in items],
-        key=["asset_id"],
-    )
+    performance = [{**item.record.performance, **_ids(item), "recorded_at": item.keys.synced_at} for item in items]
+    append_changes(conn, performance, utc_now())  # before the overwrite: compared with the rows it replaces
+    bulk_upsert(conn, tables.asset_performance, performance, key=["asset_id"])
     bulk_upsert(
         conn,
         tables.workorder_summary,

@@ -1,0 +1,32 @@
+"""Writing the KPI tables: each rewritten whole, in one transaction, from the rollups of the moment.
+
+A rollup table is small (a row per site, customer or source) and every row can change at each sync, so replacing it
+is both the simplest and the exact thing: readers see the old figures or the new ones, never a mix.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine, Table, delete
+
+from ic3_pipeline.kpi.rollups import Level, Rollup, fleet, rollups
+from ic3_pipeline.warehouse import tables
+
+TABLES: dict[Level | None, tuple[Table, str]] = {
+    "site": (tables.kpi_site, "site_name"),
+    "customer": (tables.kpi_customer, "customer_name"),
+    "source": (tables.kpi_source, "source"),
+    None: (tables.kpi_fleet, "fleet"),
+}
+
+
+def refresh_rollup_table(engine: Engine, level: Level | None, now: datetime) -> list[Rollup]:
+    """Recompute ``level``'s rollups (``None``: the fleet) and replace its table with them; return them."""
+    table, key = TABLES[level]
+    with engine.begin() as conn:
+        groups = rollups(conn, level) if level is not None else [fleet(conn)]
+        conn.execute(delete(table))
+        if groups:
+            conn.execute(table.insert(), [{key: group.name, **group.figures(), "computed_at": now} for group in groups])
+    return groups
