@@ -6,13 +6,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from dagster import Definitions, build_sensor_context
+from dagster import Definitions, build_sensor_context, instance_for_test
 
 from ic3_pipeline.defs.notifications.definitions import defs as notification_defs
 from ic3_pipeline.notifications import settings as names
+from ic3_pipeline.register.importer import import_register
+from ic3_pipeline.register.partitions import register_site_partitions
+from ic3_pipeline.sandbox.innomaint_simulator import InnomaintSimulator, SimulatorConfig
+from ic3_pipeline.warehouse import ensure_schema, make_engine
 from ic3_pipeline_tests.innomaint.conftest import TOKEN, Pipeline, pipeline  # noqa: F401 — the fixture, reused
 from ic3_pipeline_tests.notifications.receivers import HttpReceiver, SmtpServer
 from ic3_pipeline_tests.sources import INNOMAINT, api_resource, source_defs
+from ic3_pipeline_tests.test_dagster_postgres_storage import dagster_database  # noqa: F401 — the fixture, reused
 
 SLACK_TOKEN = "xoxb-test-slack-token-0c9e71"
 SMTP_PASSWORD = "smtp-test-password-5d2a"
@@ -89,3 +94,25 @@ def all_channels(no_channels, monkeypatch, receiver, smtp) -> tuple[HttpReceiver
     }.items():
         monkeypatch.setenv(name, value)
     return receiver, smtp
+
+
+@pytest.fixture
+def notifier_on_postgres_storage(dagster_database, db_url, sample_register) -> Iterator[Notifier]:  # noqa: F811
+    """The same, with Dagster's own storage on PostgreSQL (one event log for all runs, unlike SQLite's per-run files)."""
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    summary, validated = import_register(engine, sample_register)
+    sites = {r["cmms_asset_id"]: r["site_name"] for r in validated.records()}
+    engine.dispose()
+    url = dagster_database  # dagster-postgres takes its parts (its own driver), as dagster.postgres.yaml gives them
+    storage = {"postgres": {"postgres_db": {"scheme": "postgresql+psycopg2",
+        "hostname": url.host or "127.0.0.1", "port": url.port or 5432, "username": url.username or "postgres",
+        "password": url.password or "", "db_name": url.database}}}
+    with instance_for_test(overrides={"storage": storage}) as instance, \
+            InnomaintSimulator(sites, SimulatorConfig(token=TOKEN, seed=7)) as simulator:
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        register_site_partitions(instance, summary.site_partition_keys)
+        keys = list(instance.get_dynamic_partitions("sites"))
+        pipeline_ = Pipeline(db_url, instance, simulator, keys, sorted(sites))
+        resource = api_resource(INNOMAINT, simulator.base_url, TOKEN)
+        yield Notifier(pipeline_, source_defs(db_url, INNOMAINT, resource, notification_defs))

@@ -198,3 +198,19 @@ def test_min_severity_error_leaves_out_warnings(all_channels, monkeypatch, notif
     assert (hook.body["check"], hook.body["severity"]) == ("assets_known_to_innomaint", "WARN")
     assert missing in hook.body["details"]["ids"]
     assert smtp.messages[0]["Subject"].endswith("warning")
+
+
+def test_on_postgres_dagster_storage_each_failure_once(all_channels, notifier_on_postgres_storage):
+    receiver, smtp = all_channels
+    notifier = notifier_on_postgres_storage
+    notifier.tick(CHECKS_SENSOR)
+    notifier.tick(RUNS_SENSOR)
+    victim, _ = fail_one_asset(notifier.pipeline)
+    failed_run = notifier.pipeline.enrich(token="wrong-token")
+    assert notifier.tick(CHECKS_SENSOR).skip_message == "Sent 1 to webhook, 1 to slack, 1 to email."
+    assert notifier.tick(RUNS_SENSOR).skip_message == "Sent 1 to webhook, 1 to slack, 1 to email."
+    hooks = [r.body for r in receiver.posted_to("/hooks/hook-path-secret-8b41")]
+    assert [(h["kind"], h.get("check"), h["run_id"]) for h in hooks][1] == ("run_failed", None, failed_run.run_id)
+    assert victim in hooks[0]["details"]["failed ids"]
+    assert notifier.tick(CHECKS_SENSOR).skip_message == notifier.tick(RUNS_SENSOR).skip_message == "Sent nothing new to send."
+    assert len(smtp.messages) == 2
