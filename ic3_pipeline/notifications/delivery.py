@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ic3_pipeline.notifications.channels import Channel, DeliveryError
 from ic3_pipeline.notifications.message import Notice
+from ic3_pipeline.notifications.settings import redact
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,12 @@ def deliver(channels: Sequence[Channel], positions: dict[str, Position], candida
                 built[candidate.event_id] = candidate.notice()
             try:
                 channel.send(built[candidate.event_id])
-            except DeliveryError as error:
+            except Exception as error:  # noqa: BLE001 — whatever a channel raises, the other channels go on
+                said = str(error) if isinstance(error, DeliveryError) else (
+                    f"{channel.name}: {type(error).__name__}: {redact(str(error))}")
                 failed = True
-                outcome.errors.append(str(error))
-                log.error(f"Notification not delivered, will retry next tick: {error}")
+                outcome.errors.append(said)
+                log.error(f"Notification not delivered, will retry next tick: {said}")
                 continue
             position.sent.add(candidate.event_id)
             outcome.sent[channel.name] += 1

@@ -31,6 +31,10 @@ class Notice:
     details: dict[str, str] = field(default_factory=dict)  # labelled blocks of text (metadata, step errors)
     url: str | None = None
 
+    def __post_init__(self) -> None:
+        # The title is an email subject: a line break in a name (a site, a job) must not end the header.
+        object.__setattr__(self, "title", " ".join(self.title.split()))
+
     def payload(self) -> dict[str, Any]:
         """The webhook's JSON body."""
         return {"kind": self.kind, "title": self.title, **self.facts, "details": self.details, "url": self.url}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 WEBHOOK_URL = "IC3_NOTIFY_WEBHOOK_URL"
 SLACK_TOKEN = "IC3_NOTIFY_SLACK_TOKEN"
@@ -110,7 +111,17 @@ def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     names = set(SECRET_SETTINGS) | {
         n for n in env if any(word in n.upper() for word in ("TOKEN", "PASSWORD", "SECRET", "API_KEY"))
     }
-    return sorted({env[n] for n in names if env.get(n) and len(env[n]) >= 6}, key=len, reverse=True)
+    values = {env[n] for n in names if env.get(n)}
+    # A URL's password (IC3_DATABASE_URL=postgresql://user:pw@host/db) is a secret too, wherever it is quoted.
+    values |= {_url_password(env[n]) for n in env if n.upper().endswith("_URL") and env.get(n)} - {None}
+    return sorted((v for v in values if len(v) >= 6), key=len, reverse=True)
+
+
+def _url_password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:

@@ -7,8 +7,9 @@ import logging
 from dagster import DefaultSensorStatus
 
 from ic3_pipeline.notifications import settings as names
+from ic3_pipeline.notifications.message import Notice
 from ic3_pipeline.notifications.sensors import CHECKS_SENSOR, NOT_CONFIGURED, RUNS_SENSOR, default_status
-from ic3_pipeline.notifications.settings import NotifySettingsError, notify_settings
+from ic3_pipeline.notifications.settings import NotifySettingsError, notify_settings, redact
 from ic3_pipeline.sync.due import partition_keys_of
 from ic3_pipeline_tests.notifications.conftest import SECRETS, SLACK_TOKEN
 
@@ -214,3 +215,14 @@ def test_on_postgres_dagster_storage_each_failure_once(all_channels, notifier_on
     assert victim in hooks[0]["details"]["failed ids"]
     assert notifier.tick(CHECKS_SENSOR).skip_message == notifier.tick(RUNS_SENSOR).skip_message == "Sent nothing new to send."
     assert len(smtp.messages) == 2
+
+
+def test_secrets_of_the_process_never_pass_and_a_title_stays_one_line(monkeypatch):
+    monkeypatch.setenv("IC3_DATABASE_URL", "postgresql+psycopg://ic3:db-password-77f1@db.example/ic3")
+    monkeypatch.setenv("INNOMAINT_API_TOKEN", "innomaint-token-19ab")
+    monkeypatch.setenv(names.WEBHOOK_URL, "https://hooks.example/services/hook-path-secret-8b41")
+    said = redact("connect to db with db-password-77f1, Bearer innomaint-token-19ab, "
+                  "POST https://hooks.example/services/hook-path-secret-8b41 failed")
+    assert said == "connect to db with ***, Bearer ***, POST *** failed"
+    notice = Notice("run_failed", 1, "ic3_pipeline: run of enrich failed (Site\r\nBcc: someone@else)")
+    assert notice.title == "ic3_pipeline: run of enrich failed (Site Bcc: someone@else)"
