@@ -2,7 +2,8 @@
 
 A notice carries facts (run id, job, check, asset, partition, severity, the check's metadata — which for the
 project's checks names the failing asset ids and sites) as a flat JSON-able dict, plus a title and a text rendering
-for chat and email. Everything passes through ``redact`` so no secret of the process can leak into a channel.
+for chat and email. Free text (failure messages, step errors, check descriptions and metadata) passes through
+``redact``, so no secret of the process can leak into a channel through an error message.
 """
 
 from __future__ import annotations
