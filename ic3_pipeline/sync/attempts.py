@@ -131,7 +131,8 @@ def _write_success(
         version = _upsert_state(conn, context.source, asset_id, values)
         if master:
             _update_master(conn, asset_id, master, now)
-    keys = WriteKeys(asset_id=asset_id, cmms_asset_id=outcome.asset_id, sync_version=version, synced_at=now)
+    keys = WriteKeys(asset_id=asset_id, cmms_asset_id=outcome.asset_id, sync_version=version, synced_at=now,
+                     source=context.source)
     connector.write(conn, [_to_write(outcome, keys)])
     _log(conn, [outcome], context, now)
     return version
@@ -167,7 +168,8 @@ def _write_group(
             master = dict(connector.asset_master_values(outcome.record))
             if connector.mirrors_asset_master:
                 master.update(values, sync_version=version)
-            keys = WriteKeys(asset_id=asset_id, cmms_asset_id=outcome.asset_id, sync_version=version, synced_at=now)
+            keys = WriteKeys(asset_id=asset_id, cmms_asset_id=outcome.asset_id, sync_version=version, synced_at=now,
+                             source=context.source)
             written.append(_to_write(outcome, keys))
         else:
             failures = failures + 1 if outcome.status == "error" else 0

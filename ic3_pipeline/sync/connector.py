@@ -79,6 +79,7 @@ class WriteKeys:
     cmms_asset_id: str
     sync_version: int
     synced_at: datetime
+    source: str  # the configured source writing them (its rows in the unified tables are keyed by it)
 
 
 @dataclass(frozen=True)

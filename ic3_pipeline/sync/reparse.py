@@ -232,7 +232,7 @@ def _write(conn: Connection, connector: EntityConnector, source: str, group: Seq
             master["sync_version"] = version
         if master:
             master_rows.append({"row_asset_id": item.asset_id, **master, "updated_at": now})
-        keys = WriteKeys(item.asset_id, item.cmms_asset_id, version, item.fetched_at)
+        keys = WriteKeys(item.asset_id, item.cmms_asset_id, version, item.fetched_at, source)
         items.append(RecordToWrite(item.outcome.record, item.outcome.body or b"", item.outcome.http_status or 200,
                                    keys))
         written.append(item)

@@ -1,6 +1,6 @@
 """Writing Innomaint asset-detail records: the landed responses, the building / floor / department masters, the
-performance rows (and a history row where their values changed) and both work-order rows of each, inside the
-engine's transaction and stamped with each asset's version. One statement per table for all the records given (the
+performance rows (and a history row where their values changed), both work-order rows of each and its
+``cmms_asset`` row, inside the engine's transaction and stamped with each asset's version. One statement per table for all the records given (the
 engine hands over a group at a time)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection
 
 from ic3_pipeline.connectors.innomaint.history import append_changes
+from ic3_pipeline.connectors.innomaint.unified import upsert_unified_assets
 from ic3_pipeline.sync.connector import RecordToWrite
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline.warehouse.bulk import bulk_upsert
@@ -43,6 +44,7 @@ def write_records(conn: Connection, items: Sequence[RecordToWrite]) -> None:
          for item in items for period, row in item.record.workorders.items()],
         key=["asset_id", "period_type"],
     )
+    upsert_unified_assets(conn, items)
 
 
 def _landed(item: RecordToWrite) -> dict:
