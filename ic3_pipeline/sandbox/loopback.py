@@ -10,11 +10,15 @@ import os
 import socket
 import threading
 import time
+from collections import deque
+from typing import Any, Protocol
 
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from ic3_pipeline.sandbox.innomaint_data import stable_fraction
 
 POLL_S = 0.05
 
@@ -78,6 +82,102 @@ class TokenBucket:
         """After a knob change: keep what the bucket holds (never above the new capacity) while a limit applies,
         else start full so turning a limit on does not throttle at once."""
         self.tokens = min(self.tokens, capacity) if limited else capacity
+
+
+class SimulatorConfig(Protocol):
+    """What :class:`SimulatorState` reads of a simulator's configuration."""
+
+    rate_limit: float | None
+    seed: int
+    fault_rate: float
+    fault_kinds: tuple[str, ...]
+
+    @property
+    def effective_burst(self) -> float: ...
+
+
+class SimulatorState:
+    """A simulator's config, token bucket and statistics, shared by the server thread and the caller.
+
+    Each request is counted under a key (a path, an object structure: ``snapshot()`` names that table ``per_key``),
+    admitted by the token bucket or given the seconds until it would be, and dealt a fault: the next scripted one if
+    any, else a seeded coin for the n-th request with the same request key, so a run repeats exactly."""
+
+    def __init__(self, config: SimulatorConfig, counters: tuple[str, ...], per_key: str,
+                 fault_kinds: tuple[str, ...] = ()) -> None:
+        self.lock = threading.Lock()
+        self.config = config
+        self._counters, self._per_key_name, self._fault_kinds = counters, per_key, fault_kinds
+        self._bucket = TokenBucket(config.effective_burst)
+        self._reset_counters()
+
+    def _reset_counters(self) -> None:
+        self.counts = dict.fromkeys(self._counters, 0)
+        self.per_key: dict[str, int] = {}
+        self.faults: dict[str, int] = {}
+        self.asked: dict[str, int] = {}
+        self.scripted: deque[str] = deque()
+
+    def reset(self) -> None:
+        """Forget everything seen, including the per-request sequence that drives random faults."""
+        with self.lock:
+            self._reset_counters()
+
+    def replace_config(self, config: SimulatorConfig) -> None:
+        with self.lock:
+            self.config = config
+            self._bucket.resize(config.effective_burst, bool(config.rate_limit))
+
+    def admit(self, key: str) -> float | None:
+        """Count the request; None when the token bucket lets it through, else the seconds until it would."""
+        now = time.monotonic()
+        with self.lock:
+            self.counts["requests"] += 1
+            self.per_key[key] = self.per_key.get(key, 0) + 1
+            rate = self.config.rate_limit
+            if rate is None:
+                return None
+            wait_s = self._bucket.take(rate, self.config.effective_burst, now)
+            if wait_s is not None:
+                self.counts["throttled"] += 1
+            return wait_s
+
+    def count(self, outcome: str) -> None:
+        with self.lock:
+            self.counts[outcome] += 1
+
+    def script(self, kinds: list[str]) -> None:
+        """Faults dealt to the next requests, in order, whatever they ask (``ok``: none for that one)."""
+        unknown = sorted(set(kinds) - set(self._fault_kinds) - {"ok"})
+        if unknown:
+            raise ValueError(f"fault kinds must be among {self._fault_kinds} or 'ok', got {unknown}")
+        with self.lock:
+            self.scripted.extend(kinds)
+
+    def next_fault(self, request_key: str) -> str | None:
+        """The next scripted fault (whatever the request), else the seeded coin for the n-th authorised request
+        with this key."""
+        with self.lock:
+            nth = self.asked.get(request_key, 0) + 1
+            self.asked[request_key] = nth
+            config = self.config
+            if self.scripted:
+                kind = self.scripted.popleft()
+                if kind == "ok":
+                    return None
+                self.faults[kind] = self.faults.get(kind, 0) + 1
+                return kind
+        if config.fault_rate <= 0 or stable_fraction(config.seed, "fault", request_key, nth) >= config.fault_rate:
+            return None
+        kind = config.fault_kinds[int(stable_fraction(config.seed, "fault-kind", request_key, nth)
+                                      * len(config.fault_kinds))]
+        with self.lock:
+            self.faults[kind] = self.faults.get(kind, 0) + 1
+        return kind
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {**self.counts, self._per_key_name: dict(self.per_key), "faults": dict(self.faults)}
 
 
 class LoopbackServer:

@@ -35,7 +35,6 @@ import json
 import logging
 import math
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,8 +46,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ic3_pipeline.sandbox.innomaint_data import stable_fraction
-from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, TokenBucket, effective_burst
+from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, SimulatorState, effective_burst
 from ic3_pipeline.sandbox.maximo_data import Key, MaximoDataset, Row, ValueFn
 from ic3_pipeline.sandbox.maximo_query import (
     Ordering,
@@ -148,68 +146,11 @@ def _config_problems(config: MaximoSimConfig) -> list[str]:
     return problems
 
 
-class _ServerState:
-    """Config, token bucket and statistics, shared by the server thread and the caller."""
+_COUNTERS = ("requests", "pages", "throttled", "unauthorized", "not_found", "bad_request", "page_size_refused")
 
-    def __init__(self, config: MaximoSimConfig) -> None:
-        self.lock = threading.Lock()
-        self.config = config
-        self._bucket = TokenBucket(config.effective_burst)
-        self._reset_counters()
 
-    def _reset_counters(self) -> None:
-        self.counts = {k: 0 for k in (
-            "requests", "pages", "throttled", "unauthorized", "not_found", "bad_request", "page_size_refused",
-        )}
-        self.per_os: dict[str, int] = {}
-        self.faults: dict[str, int] = {}
-        self.asked: dict[str, int] = {}
-
-    def reset(self) -> None:
-        """Forget everything seen, including the per-request sequence that drives random faults."""
-        with self.lock:
-            self._reset_counters()
-
-    def replace_config(self, config: MaximoSimConfig) -> None:
-        with self.lock:
-            self.config = config
-            self._bucket.resize(config.effective_burst, bool(config.rate_limit))
-
-    def admit(self, os_name: str) -> float | None:
-        """Count the request; None when the token bucket lets it through, else the seconds until it would."""
-        now = time.monotonic()
-        with self.lock:
-            self.counts["requests"] += 1
-            self.per_os[os_name] = self.per_os.get(os_name, 0) + 1
-            rate = self.config.rate_limit
-            if rate is None:
-                return None
-            wait_s = self._bucket.take(rate, self.config.effective_burst, now)
-            if wait_s is not None:
-                self.counts["throttled"] += 1
-            return wait_s
-
-    def count(self, outcome: str) -> None:
-        with self.lock:
-            self.counts[outcome] += 1
-
-    def next_fault(self, request_key: str) -> str | None:
-        """The seeded coin for the n-th authorised request of this exact path and query."""
-        with self.lock:
-            nth = self.asked.get(request_key, 0) + 1
-            self.asked[request_key] = nth
-            config = self.config
-        if config.fault_rate <= 0 or stable_fraction(config.seed, "fault", request_key, nth) >= config.fault_rate:
-            return None
-        kind = config.fault_kinds[int(stable_fraction(config.seed, "fault-kind", request_key, nth)
-                                      * len(config.fault_kinds))]
-        with self.lock:
-            self.faults[kind] = self.faults.get(kind, 0) + 1
-        return kind
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {**self.counts, "per_os": dict(self.per_os), "faults": dict(self.faults)}
+def _server_state(config: MaximoSimConfig) -> SimulatorState:
+    return SimulatorState(config, _COUNTERS, "per_os")
 
 
 @dataclass(frozen=True)
@@ -228,7 +169,7 @@ class MaximoSimulator(LoopbackServer):
 
     def __init__(self, config: MaximoSimConfig | None = None) -> None:
         config = dataclasses.replace(config) if config else MaximoSimConfig()
-        self._state = _ServerState(config)
+        self._state = _server_state(config)
         self._data = MaximoDataset(config.sites, config.assets_per_site, config.seed, config.dangling_every)
         self._on_page: PageHook | None = None
         self._results: OrderedDict[tuple[str, str, str], tuple[int, list[Row]]] = OrderedDict()

@@ -30,8 +30,6 @@ import json
 import logging
 import math
 import threading
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -43,8 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ic3_pipeline.sandbox.cmms_records import COLLECTIONS, CmmsDataset, Record
-from ic3_pipeline.sandbox.innomaint_data import stable_fraction
-from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, TokenBucket, effective_burst
+from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, SimulatorState, effective_burst
 
 logger = logging.getLogger(__name__)
 
@@ -121,81 +118,8 @@ _DATASET_KNOBS = frozenset({"seed", "sites", "assets_per_site"})
 _COUNTERS = ("requests", "ok", "throttled", "unauthorized", "not_found", "bad_request")
 
 
-class _ServerState:
-    """Config, token bucket and statistics, shared by the server thread and the caller."""
-
-    def __init__(self, config: RecordApiConfig) -> None:
-        self.lock = threading.Lock()
-        self.config = config
-        self._bucket = TokenBucket(config.effective_burst)
-        self._reset_counters()
-
-    def _reset_counters(self) -> None:
-        self.counts = dict.fromkeys(_COUNTERS, 0)
-        self.per_path: dict[str, int] = {}
-        self.faults: dict[str, int] = {}
-        self.asked: dict[str, int] = {}
-        self.scripted: deque[str] = deque()
-
-    def reset(self) -> None:
-        """Forget everything seen, including the per-request sequence that drives random faults."""
-        with self.lock:
-            self._reset_counters()
-
-    def replace_config(self, config: RecordApiConfig) -> None:
-        with self.lock:
-            self.config = config
-            self._bucket.resize(config.effective_burst, bool(config.rate_limit))
-
-    def admit(self, path: str) -> float | None:
-        """Count the request; None when the token bucket lets it through, else the seconds until it would."""
-        now = time.monotonic()
-        with self.lock:
-            self.counts["requests"] += 1
-            self.per_path[path] = self.per_path.get(path, 0) + 1
-            rate = self.config.rate_limit
-            if rate is None:
-                return None
-            wait_s = self._bucket.take(rate, self.config.effective_burst, now)
-            if wait_s is not None:
-                self.counts["throttled"] += 1
-            return wait_s
-
-    def count(self, outcome: str) -> None:
-        with self.lock:
-            self.counts[outcome] += 1
-
-    def script(self, kinds: list[str]) -> None:
-        unknown = sorted(set(kinds) - set(FAULT_KINDS) - {"ok"})
-        if unknown:
-            raise ValueError(f"fault kinds must be among {FAULT_KINDS} or 'ok', got {unknown}")
-        with self.lock:
-            self.scripted.extend(kinds)
-
-    def next_fault(self, request_key: str) -> str | None:
-        """The next scripted fault (whatever the request), else the seeded coin for the n-th authorised request
-        with this key."""
-        with self.lock:
-            nth = self.asked.get(request_key, 0) + 1
-            self.asked[request_key] = nth
-            config = self.config
-            if self.scripted:
-                kind = self.scripted.popleft()
-                if kind == "ok":
-                    return None
-                self.faults[kind] = self.faults.get(kind, 0) + 1
-                return kind
-        if config.fault_rate <= 0 or stable_fraction(config.seed, "fault", request_key, nth) >= config.fault_rate:
-            return None
-        kind = config.fault_kinds[int(stable_fraction(config.seed, "fault-kind", request_key, nth)
-                                      * len(config.fault_kinds))]
-        with self.lock:
-            self.faults[kind] = self.faults.get(kind, 0) + 1
-        return kind
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {**self.counts, "per_path": dict(self.per_path), "faults": dict(self.faults)}
+def _server_state(config: RecordApiConfig) -> SimulatorState:
+    return SimulatorState(config, _COUNTERS, "per_path", FAULT_KINDS)
 
 
 @dataclass(frozen=True)
@@ -237,7 +161,7 @@ class RecordApiSimulator(LoopbackServer):
         config = dataclasses.replace(config) if config else self.config_class()
         if not isinstance(config, self.config_class):
             raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}")
-        self._state = _ServerState(config)
+        self._state = _server_state(config)
         self._rendered: dict[str, tuple[int, list[tuple[Record, dict[str, Any]]]]] = {}
         self.data = CmmsDataset(seed=config.seed, sites=config.sites, assets_per_site=config.assets_per_site,
                                 register=register, work_statuses=self.work_statuses, priorities=self.priorities)
