@@ -209,14 +209,19 @@ def status(source: str | None, as_json: bool, watch: bool, interval: float, time
 @click.option("--csv", "output", flag_value="csv", help="CSV: a fleet line, then one line per group.")
 def kpi(site: str | None, level: str, output: str | None) -> None:
     """Maintenance KPIs from the database: MTTR, MTBF and inherent availability per site (or customer, or source)
-    and for the fleet, from sums of repair events, repair hours and operating hours (never averages of averages)."""
+    and for the fleet, from sums of repair events, repair hours and operating hours (never averages of averages);
+    and from the work orders of every source (last $IC3_KPI_PERIOD_DAYS days, default 30): PM compliance, backlog,
+    overdue work orders and corrective MTTR."""
     from ic3_pipeline.cli.kpi import print_kpis
     from ic3_pipeline.kpi.report import UnknownSite
+    from ic3_pipeline.kpi.work_orders import BadSetting
 
     try:
         print_kpis(level, site, output or "text")  # type: ignore[arg-type]
     except UnknownSite as error:
         raise click.BadParameter(str(error), param_hint="--site") from None
+    except BadSetting as error:
+        raise click.UsageError(str(error)) from None
 
 
 @main.group("db")
