@@ -224,6 +224,26 @@ def kpi(site: str | None, level: str, output: str | None) -> None:
         raise click.UsageError(str(error)) from None
 
 
+@main.command("report")
+@click.option("--out", "out", default="kpi.html", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file to write.")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 3650),
+              help="Days of daily history the charts show.")
+def report(out: Path, days: int) -> None:
+    """Write the KPIs as one self-contained HTML file (charts drawn locally, no script or network): availability and
+    MTBF per site over time, the worst assets, PM compliance by site, and the tables."""
+    from ic3_pipeline.cli.kpi import write_html_report
+    from ic3_pipeline.kpi.work_orders import BadSetting
+
+    try:
+        path = write_html_report(out, days)
+    except BadSetting as error:
+        raise click.UsageError(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
+    click.echo(f"Wrote {path}")
+
+
 @main.group("db")
 def db() -> None:
     """The target database's schema (Alembic migrations)."""

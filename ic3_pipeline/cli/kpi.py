@@ -4,6 +4,7 @@ on demand by the same function the KPI tables are written with (so both show the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -81,3 +82,15 @@ def _cells(group: Rollup) -> tuple:
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
+
+
+def write_html_report(out: Path, days: int) -> Path:
+    """``ic3 report``: the HTML report of the database as it is now (``kpi.html_report``)."""
+    from ic3_pipeline.kpi.html_report import write_report
+
+    settings = WorkOrderSettings.from_env()
+    engine = connected_engine()
+    try:
+        return write_report(out, engine, utc_now(), settings, days)
+    finally:
+        engine.dispose()
