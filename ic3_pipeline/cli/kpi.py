@@ -50,7 +50,8 @@ def format_report(report: KpiReport) -> str:
     wo = report.work_orders
     if wo.sites:
         out += ["", f"Work orders (cmms_work_order), {wo.period_start:%Y-%m-%d %H:%M} to "
-                    f"{wo.period_end:%Y-%m-%d %H:%M} UTC, PM grace {wo.grace_days:g} d:", *_work_order_table(wo.sites, wo.fleet)]
+                    f"{wo.period_end:%Y-%m-%d %H:%M} UTC, PM grace {wo.grace_days:g} d:",
+                *_work_order_table(wo.sites, wo.fleet)]
     return "\n".join(out)
 
 
