@@ -209,14 +209,39 @@ def status(source: str | None, as_json: bool, watch: bool, interval: float, time
 @click.option("--csv", "output", flag_value="csv", help="CSV: a fleet line, then one line per group.")
 def kpi(site: str | None, level: str, output: str | None) -> None:
     """Maintenance KPIs from the database: MTTR, MTBF and inherent availability per site (or customer, or source)
-    and for the fleet, from sums of repair events, repair hours and operating hours (never averages of averages)."""
+    and for the fleet, from sums of repair events, repair hours and operating hours (never averages of averages);
+    and from the work orders of every source (last $IC3_KPI_PERIOD_DAYS days, default 30): PM compliance, backlog,
+    overdue work orders and corrective MTTR."""
     from ic3_pipeline.cli.kpi import print_kpis
     from ic3_pipeline.kpi.report import UnknownSite
+    from ic3_pipeline.kpi.work_orders import BadSetting
 
     try:
         print_kpis(level, site, output or "text")  # type: ignore[arg-type]
     except UnknownSite as error:
         raise click.BadParameter(str(error), param_hint="--site") from None
+    except BadSetting as error:
+        raise click.UsageError(str(error)) from None
+
+
+@main.command("report")
+@click.option("--out", "out", default="kpi.html", show_default=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file to write.")
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 3650),
+              help="Days of daily history the charts show.")
+def report(out: Path, days: int) -> None:
+    """Write the KPIs as one self-contained HTML file (charts drawn locally, no script or network): availability and
+    MTBF per site over time, the worst assets, PM compliance by site, and the tables."""
+    from ic3_pipeline.cli.kpi import write_html_report
+    from ic3_pipeline.kpi.work_orders import BadSetting
+
+    try:
+        path = write_html_report(out, days)
+    except BadSetting as error:
+        raise click.UsageError(str(error)) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror or error}") from None
+    click.echo(f"Wrote {path}")
 
 
 @main.group("db")

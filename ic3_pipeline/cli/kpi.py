@@ -4,20 +4,24 @@ on demand by the same function the KPI tables are written with (so both show the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from ic3_pipeline.kpi.report import KpiReport, kpi_report
 from ic3_pipeline.kpi.rollups import Level, Rollup
+from ic3_pipeline.kpi.work_orders import WorkOrderKpis, WorkOrderSettings
 from ic3_pipeline.warehouse import connected_engine
+from ic3_pipeline.warehouse.times import utc_now
 
 COLUMNS = ("assets", "no data", "repairs", "MTTR h", "MTBF h", "avail %")
 
 
 def print_kpis(level: Level, site: str | None, output: str) -> KpiReport:
+    settings = WorkOrderSettings.from_env()
     engine = connected_engine()
     try:
-        report = kpi_report(engine, level, site)
+        report = kpi_report(engine, level, site, now=utc_now(), settings=settings)
     finally:
         engine.dispose()
     if output == "json":
@@ -43,7 +47,33 @@ def format_report(report: KpiReport) -> str:
     out = [line(headers), *(line(row) for row in rows[:-1]), rule, line(rows[-1])]
     out.append("MTTR = Σ repair hours / Σ repairs; MTBF = Σ (operating − repair hours) / Σ repairs; "
                "availability = Σ (operating − repair) / Σ operating; '-' = no repairs or no operating hours.")
+    wo = report.work_orders
+    if wo.sites:
+        out += ["", f"Work orders (cmms_work_order), {wo.period_start:%Y-%m-%d %H:%M} to "
+                    f"{wo.period_end:%Y-%m-%d %H:%M} UTC, PM grace {wo.grace_days:g} d:",
+                *_work_order_table(wo.sites, wo.fleet)]
     return "\n".join(out)
+
+
+WO_COLUMNS = ("PM due", "PM on time", "PM %", "backlog", "mean age d", "max age d", "overdue", "overdue PM",
+              "corr. done", "corr. MTTR h")
+
+
+def _work_order_table(sites: list[WorkOrderKpis], fleet: WorkOrderKpis) -> list[str]:
+    def cells(g: WorkOrderKpis) -> tuple:
+        return (g.name, g.pm_due, g.pm_done_on_time, _number(g.pm_compliance_pct), g.backlog,
+                _number(g.backlog_mean_age_days), _number(g.backlog_max_age_days), g.overdue, g.overdue_preventive,
+                g.corrective_completed, _number(g.corrective_mttr_hours))
+
+    headers = ("site", *WO_COLUMNS)
+    rows = [cells(g) for g in sites] + [cells(fleet)]
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def line(row: tuple) -> str:
+        return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    return [line(headers), *(line(row) for row in rows[:-1]), "-" * (sum(widths) + 2 * (len(widths) - 1)),
+            line(rows[-1])]
 
 
 def _cells(group: Rollup) -> tuple:
@@ -53,3 +83,15 @@ def _cells(group: Rollup) -> tuple:
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
+
+
+def write_html_report(out: Path, days: int) -> Path:
+    """``ic3 report``: the HTML report of the database as it is now (``kpi.html_report``)."""
+    from ic3_pipeline.kpi.html_report import write_report
+
+    settings = WorkOrderSettings.from_env()
+    engine = connected_engine()
+    try:
+        return write_report(out, engine, utc_now(), settings, days)
+    finally:
+        engine.dispose()

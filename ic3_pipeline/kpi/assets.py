@@ -28,7 +28,15 @@ from ic3_pipeline.kpi.alerts import BadThreshold, Thresholds, low_availability, 
 from ic3_pipeline.kpi.notify import post_alert
 from ic3_pipeline.kpi.daily import refresh_daily
 from ic3_pipeline.kpi.rollups import Level, Rollup, worst
-from ic3_pipeline.kpi.store import TABLES, refresh_rollup_table
+from ic3_pipeline.kpi.store import TABLES, refresh_rollup_table, refresh_work_order_table
+from ic3_pipeline.kpi.work_orders import (
+    BadSetting,
+    WorkOrderKpis,
+    WorkOrderReport,
+    WorkOrderSettings,
+    overdue_pm_sites,
+    work_order_kpis,
+)
 from ic3_pipeline.markdown import markdown_table
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline.warehouse.resource import WarehouseResource, warehouse_kind
@@ -46,10 +54,15 @@ def kpi_key(name: str) -> AssetKey:
     return AssetKey([GROUP, name])
 
 
-SITE, CUSTOMER, SOURCE, FLEET, DAILY = (kpi_key(n) for n in ("site", "customer", "source", "fleet", "daily"))
+SITE, CUSTOMER, SOURCE, FLEET, DAILY, WORK_ORDERS = (
+    kpi_key(n) for n in ("site", "customer", "source", "fleet", "daily", "work_orders"))
 _KEYS: dict[Level | None, AssetKey] = {"site": SITE, "customer": CUSTOMER, "source": SOURCE, None: FLEET}
 AVAILABILITY_CHECK = "availability_by_criticality"
 MTBF_CHECK = "mtbf_trend"
+OVERDUE_PM_CHECK = "overdue_preventive_work_orders"
+WORK_ORDER_COLUMNS = ("name", "pm_due", "pm_done_on_time", "pm_compliance_pct", "backlog", "backlog_mean_age_days",
+                      "backlog_max_age_days", "overdue", "overdue_preventive", "corrective_completed",
+                      "corrective_mttr_hours")
 
 
 def _rounded(value: float | None, digits: int = 2) -> float | None:
@@ -131,8 +144,59 @@ def _build_daily(deps: Sequence[AssetKey]) -> AssetsDefinition:
     return kpi_daily
 
 
+def _work_order_row(group: WorkOrderKpis) -> dict[str, object]:
+    return {"name": group.name, **{k: _rounded(v) if isinstance(v, float) else v for k, v in group.figures().items()}}
+
+
+def work_order_metadata(report: WorkOrderReport) -> dict[str, object]:
+    metadata: dict[str, object] = {
+        "dagster/row_count": len(report.groups()),
+        "table": tables.kpi_work_orders.name,
+        "period": f"{report.period_start.isoformat()} to {report.period_end.isoformat()}",
+        "pm grace days": MetadataValue.float(float(report.grace_days)),
+    }
+    for name, value in report.fleet.figures().items():
+        if name in ("pm_compliance_pct", "backlog", "backlog_mean_age_days", "backlog_max_age_days", "overdue",
+                    "overdue_preventive", "corrective_mttr_hours", "pm_due"):
+            metadata[name] = (MetadataValue.float(float(value)) if isinstance(value, float) else
+                              MetadataValue.int(value) if isinstance(value, int) else "n/a")
+    metadata["sites (lowest PM compliance first)"] = MetadataValue.md(markdown_table(
+        [_work_order_row(g) for g in sorted(report.sites, key=lambda g: (
+            g.pm_compliance_pct is None, g.pm_compliance_pct or 0.0, g.name))][:SHOWN], WORK_ORDER_COLUMNS))
+    metadata["sources"] = MetadataValue.md(markdown_table([_work_order_row(g) for g in report.sources],
+                                                          WORK_ORDER_COLUMNS))
+    return metadata
+
+
+def _build_work_orders(deps: Sequence[AssetKey]) -> AssetsDefinition:
+    @asset(
+        key=WORK_ORDERS,
+        group_name=GROUP,
+        deps=list(deps),
+        kinds={warehouse_kind(), "table"},
+        owners=OWNERS,
+        tags=KPI_TAG,
+        automation_condition=AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()),
+        description=(
+            "`ic3_kpi_work_orders`: PM compliance, backlog (count and age), overdue work orders and corrective MTTR "
+            "per site, per source and for the fleet, from `cmms_work_order` (every source, deleted rows left out), "
+            "over the last IC3_KPI_PERIOD_DAYS days (default 30), PM grace IC3_KPI_PM_GRACE_DAYS (default 0)."
+        ),
+    )
+    def kpi_work_orders(warehouse: WarehouseResource) -> MaterializeResult:
+        try:
+            settings = WorkOrderSettings.from_env()
+        except BadSetting as error:
+            raise Failure(description=f"Work-order KPI settings: {error}") from None
+        report = refresh_work_order_table(warehouse.engine(), utc_now(), settings)
+        return MaterializeResult(metadata=work_order_metadata(report))
+
+    return kpi_work_orders
+
+
 def build_kpi_checks() -> AssetChecksDefinition:
-    """The alert checks: availability per criticality (on ``kpi/site``), MTBF trend (on ``kpi/daily``)."""
+    """The alert checks: availability per criticality (on ``kpi/site``), MTBF trend (on ``kpi/daily``), overdue
+    preventive work orders per site (on ``kpi/work_orders``)."""
     @multi_asset_check(
         specs=[
             AssetCheckSpec(AVAILABILITY_CHECK, asset=SITE, description=(
@@ -142,6 +206,9 @@ def build_kpi_checks() -> AssetChecksDefinition:
             AssetCheckSpec(MTBF_CHECK, asset=DAILY, description=(
                 "No asset's or site's MTBF more than IC3_KPI_MTBF_DROP_PCT % (default 20) below what it was "
                 "IC3_KPI_MTBF_LOOKBACK_DAYS (default 30) days earlier, from the performance history. Warning.")),
+            AssetCheckSpec(OVERDUE_PM_CHECK, asset=WORK_ORDERS, description=(
+                "No site with more than IC3_KPI_MAX_OVERDUE_PM (default 0) open preventive work orders past their "
+                "due date (cmms_work_order, every source). Warning; names the sites and work orders.")),
         ],
         can_subset=True,
     )
@@ -160,6 +227,15 @@ def build_kpi_checks() -> AssetChecksDefinition:
                 drops, compared = mtbf_drops(conn, thresholds, utc_now())
                 _notify(MTBF_CHECK, DAILY, drops and _mtbf_alert(drops), context.run.run_id)
                 yield _mtbf_result(drops, compared, thresholds)
+            if OVERDUE_PM_CHECK in selected:
+                try:
+                    settings = WorkOrderSettings.from_env()
+                except BadSetting as error:
+                    raise Failure(description=f"Work-order KPI settings: {error}") from None
+                report = work_order_kpis(conn, utc_now(), settings)
+                failing = overdue_pm_sites(report, settings)
+                _notify(OVERDUE_PM_CHECK, WORK_ORDERS, failing and _overdue_pm_alert(failing), context.run.run_id)
+                yield _overdue_pm_result(failing, report, settings)
 
     return kpi_alerts
 
@@ -189,6 +265,41 @@ def _mtbf_alert(drops) -> dict:
         "assets": [{"kind": d.kind, "name": d.name, "site": d.site, "mtbf_before_hours": d.mtbf_before,
                     "mtbf_now_hours": d.mtbf_now, "drop_pct": d.drop_pct} for d in drops[:SHOWN]],
     }
+
+
+def _overdue_pm_alert(failing: list[WorkOrderKpis]) -> dict:
+    return {
+        "severity": "WARN",
+        "summary": f"{len(failing)} site(s) with too many overdue preventive work orders",
+        "sites": [group.name for group in failing],
+        "work_orders": {group.name: group.overdue_preventive_ids[:SHOWN] for group in failing[:SHOWN]},
+    }
+
+
+def _overdue_pm_result(failing: list[WorkOrderKpis], report: WorkOrderReport,
+                       settings: WorkOrderSettings) -> AssetCheckResult:
+    total = sum(group.overdue_preventive for group in failing)
+    return AssetCheckResult(
+        check_name=OVERDUE_PM_CHECK,
+        asset_key=WORK_ORDERS,
+        passed=not failing,
+        severity=AssetCheckSeverity.WARN,
+        description=(f"{len(failing)} site(s) with more than {settings.max_overdue_pm} overdue preventive work "
+                     f"order(s): {', '.join(g.name for g in failing[:SHOWN])} ({total} in all)" if failing else
+                     f"no site has more than {settings.max_overdue_pm} overdue preventive work order(s) "
+                     f"({len(report.sites)} sites judged)"),
+        metadata={
+            "sites judged": len(report.sites),
+            "sites over the limit": len(failing),
+            "overdue preventive work orders at those sites": total,
+            "max overdue per site": settings.max_overdue_pm,
+            "sites": MetadataValue.md(", ".join(g.name for g in failing) or "_none_"),
+            "work orders": MetadataValue.md(markdown_table(
+                [{"site": g.name, "overdue": g.overdue_preventive,
+                  "work orders": ", ".join(g.overdue_preventive_ids[:SHOWN])}
+                 for g in failing[:SHOWN]], ("site", "overdue", "work orders"))),
+        },
+    )
 
 
 def _availability_result(failing, judged: int, thresholds: Thresholds) -> AssetCheckResult:
@@ -241,6 +352,9 @@ def _mtbf_result(drops, compared: int, thresholds: Thresholds) -> AssetCheckResu
     )
 
 
-def build_kpi_assets(performance_keys: Sequence[AssetKey]) -> list[AssetsDefinition]:
-    """The rollup assets and the daily history, each after every source's performance asset."""
-    return [*(_build_rollup(level, performance_keys) for level in _KEYS), _build_daily(performance_keys)]
+def build_kpi_assets(performance_keys: Sequence[AssetKey],
+                     work_order_keys: Sequence[AssetKey] = ()) -> list[AssetsDefinition]:
+    """The rollup assets and the daily history, each after every source's performance asset; the work-order KPIs
+    after every stream that writes ``cmms_work_order``."""
+    return [*(_build_rollup(level, performance_keys) for level in _KEYS), _build_daily(performance_keys),
+            _build_work_orders(work_order_keys)]

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import Engine, Table, delete
 
 from ic3_pipeline.kpi.rollups import Level, Rollup, fleet, rollups
+from ic3_pipeline.kpi.work_orders import WorkOrderReport, WorkOrderSettings, work_order_kpis
 from ic3_pipeline.warehouse import tables
 
 TABLES: dict[Level | None, tuple[Table, str]] = {
@@ -30,3 +31,17 @@ def refresh_rollup_table(engine: Engine, level: Level | None, now: datetime) -> 
         if groups:
             conn.execute(table.insert(), [{key: group.name, **group.figures(), "computed_at": now} for group in groups])
     return groups
+
+
+def refresh_work_order_table(engine: Engine, now: datetime, settings: WorkOrderSettings) -> WorkOrderReport:
+    """Recompute the work-order KPIs for the period ending at ``now`` and replace ``ic3_kpi_work_orders``."""
+    table = tables.kpi_work_orders
+    with engine.begin() as conn:
+        report = work_order_kpis(conn, now, settings)
+        conn.execute(delete(table))
+        conn.execute(table.insert(), [
+            {"level": level, "name": group.name, "period_start": report.period_start, "period_end": report.period_end,
+             "pm_grace_days": report.grace_days, **group.figures(), "computed_at": now}
+            for level, group in report.groups()
+        ])
+    return report

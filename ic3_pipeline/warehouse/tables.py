@@ -410,3 +410,29 @@ kpi_daily = Table(
     Column("name", NAME, primary_key=True),
     *_kpi_columns(),
 )
+
+kpi_work_orders = Table(
+    "ic3_kpi_work_orders",
+    metadata,
+    # Work-order KPIs from cmms_work_order (every source, rows not deleted), per site, per source and for the fleet,
+    # for the period [period_start, period_end). The base counts and sums are kept so any figure can be checked.
+    Column("level", String(16), primary_key=True),  # site | source | fleet
+    Column("name", NAME, primary_key=True),
+    Column("period_start", DateTime(timezone=True), nullable=False),
+    Column("period_end", DateTime(timezone=True), nullable=False),
+    Column("pm_grace_days", Float, nullable=False),
+    Column("pm_due", Integer, nullable=False),  # preventive WOs due in the period (cancelled ones left out)
+    Column("pm_done_on_time", Integer, nullable=False),  # of those, completed by due_at + grace
+    Column("pm_compliance_pct", Float),  # NULL when no preventive WO was due
+    Column("backlog", Integer, nullable=False),  # open, in_progress or on_hold now
+    Column("backlog_aged", Integer, nullable=False),  # of those, with a created_at (the age is known)
+    Column("backlog_age_days_sum", Float, nullable=False),
+    Column("backlog_mean_age_days", Float),  # NULL when no open WO has a created_at
+    Column("backlog_max_age_days", Float),
+    Column("overdue", Integer, nullable=False),  # open WOs past due_at
+    Column("overdue_preventive", Integer, nullable=False),
+    Column("corrective_completed", Integer, nullable=False),  # completed in the period, created_at known
+    Column("corrective_repair_hours", Float, nullable=False),  # their Σ (completed_at - created_at)
+    Column("corrective_mttr_hours", Float),  # NULL when none was completed
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,4 +1,5 @@
-"""`ic3 kpi` reads the database only: like `ic3 status` it must not pay for importing Dagster, Alembic or pandas."""
+"""`ic3 kpi` and `ic3 report` read the database only: like `ic3 status` they must not pay for importing Dagster,
+Alembic or pandas."""
 
 import os
 import subprocess
@@ -13,3 +14,5 @@ def test_kpi_of_an_up_to_date_database_imports_nothing_heavy(tmp_path):
                    capture_output=True)
     assert imported_by("kpi", "--json", env=env) == []
     assert imported_by("kpi", "--by", "customer", "--csv", env=env) == []
+    assert imported_by("report", "--out", str(tmp_path / "kpi.html"), env=env) == []
+    assert "<svg" in (tmp_path / "kpi.html").read_text(encoding="utf-8")

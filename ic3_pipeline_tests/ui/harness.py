@@ -261,3 +261,43 @@ def screenshot(page, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
     return path
+
+
+# -- the KPI report (`ic3 report`), a local file ------------------------------------------------------------------
+
+
+def build_kpi_report(folder: Path, days: int = 60) -> Path:
+    """A SQLite target in ``folder`` holding ``kpi.report_fixture`` (two months of history, work orders), its daily
+    KPIs computed, and the report ``ic3 report`` writes from it; returns the HTML file."""
+    from ic3_pipeline.kpi.daily import refresh_daily
+    from ic3_pipeline.kpi.html_report import write_report
+    from ic3_pipeline.kpi.work_orders import WorkOrderSettings
+    from ic3_pipeline.warehouse import ensure_schema, make_engine
+    from ic3_pipeline.warehouse.times import utc_now
+    from ic3_pipeline_tests.kpi import report_fixture
+
+    engine = make_engine(f"sqlite:///{folder / 'kpi_report.sqlite'}")
+    try:
+        ensure_schema(engine)
+        now = utc_now()
+        report_fixture.load(engine, now)
+        refresh_daily(engine, now)
+        return write_report(folder / "kpi.html", engine, now, WorkOrderSettings(), days)
+    finally:
+        engine.dispose()
+
+
+def open_report(page, path: Path) -> list[str]:
+    """Open the report file; return every URL the page requested (the file itself, if it is self-contained)."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.set_viewport_size({"width": 1600, "height": 900})
+    page.goto(path.resolve().as_uri())
+    page.wait_for_load_state("load")
+    return requested
+
+
+def full_page_screenshot(page, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    return path

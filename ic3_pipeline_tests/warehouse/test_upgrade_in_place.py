@@ -45,7 +45,8 @@ STATE_COLUMNS = ("sync_version", "last_synced_at", "last_attempt_at", "last_sync
                  "consecutive_failures")
 HISTORY_VALUES = ("total_ticket", "mttr_hours", "mtbf_hours", "availability_pct", "total_ticket_breakdown_hours",
                   "total_schedule_breakdown_hours", "total_actual_hours")
-KPI_TABLES = ("ic3_kpi_site", "ic3_kpi_customer", "ic3_kpi_source", "ic3_kpi_fleet", "ic3_kpi_daily")
+KPI_TABLES = ("ic3_kpi_site", "ic3_kpi_customer", "ic3_kpi_source", "ic3_kpi_fleet", "ic3_kpi_daily",
+              "ic3_kpi_work_orders")
 RESYNCED_THEN_FAILED = "Jaipur Malviya Nagar_AHU_01"  # synced (v1), then failed the forced re-sync: error at v1
 
 
@@ -120,7 +121,7 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
 
     # --- the upgrade -------------------------------------------------------------------------------------------------
     assert upgrade_schema(engine) == ["0001_release_f7c3f43", "0002_sync_state_per_source", "0003_collection_streams",
-                                      "0004_unified_model", "0005_kpi"]
+                                      "0004_unified_model", "0005_kpi", "0006_work_order_kpis"]
     state = schema_state(engine)
     assert state.up_to_date and state.current == head_revision()
     with engine.connect() as conn:

@@ -18,6 +18,7 @@ from ic3_pipeline.connectors import get_connector
 from ic3_pipeline.kpi.assets import KPI_TAG, build_kpi_assets, build_kpi_checks
 from ic3_pipeline.kpi.sensors import alert_webhook_on_run_failure
 from ic3_pipeline.warehouse import tables
+from ic3_pipeline.warehouse.unified_tables import cmms_work_order
 
 REFRESH_JOB = "refresh_kpis"
 every_kpi = AssetSelection.tag(*next(iter(KPI_TAG.items())))
@@ -39,10 +40,24 @@ def performance_asset_keys(defs_folder: Path = Path(__file__).parents[1]) -> lis
     return keys
 
 
+def work_order_asset_keys(defs_folder: Path = Path(__file__).parents[1]) -> list[AssetKey]:
+    """The stream asset of each configured collection source whose ``unified:`` block writes ``cmms_work_order``."""
+    keys = []
+    for path in sorted(defs_folder.glob("*/defs.yaml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        attributes = document.get("attributes") or {}
+        for stream in attributes.get("streams") or []:
+            if ((stream.get("unified") or {}).get("table") == cmms_work_order.name
+                    and attributes.get("source") and stream.get("name")):
+                keys.append(AssetKey([attributes["source"], stream["name"]]))
+    return keys
+
+
 kpi_job = define_asset_job(
     REFRESH_JOB,
     selection=every_kpi,
-    description="Recompute the KPI tables (site, customer, source, fleet, daily) and run their alert checks.",
+    description=("Recompute the KPI tables (site, customer, source, fleet, daily, work orders) and run their alert "
+                 "checks."),
     executor_def=in_process_executor,
 )
 
@@ -56,5 +71,6 @@ kpi_refresh = AutomationConditionSensorDefinition(
     ),
 )
 
-defs = Definitions(assets=build_kpi_assets(performance_asset_keys()), asset_checks=[build_kpi_checks()], jobs=[kpi_job],
+defs = Definitions(assets=build_kpi_assets(performance_asset_keys(), work_order_asset_keys()),
+                   asset_checks=[build_kpi_checks()], jobs=[kpi_job],
                    sensors=[kpi_refresh, alert_webhook_on_run_failure])
