@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -436,5 +437,8 @@ alert_work_order = Table(
     Column("created_at", DateTime(timezone=True)),  # when the CMMS accepted the work order
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("alert", "asset_id", "episode_started_at", name="uq_ic3_alert_work_order_episode"),
-    Index("ix_ic3_alert_work_order_open", "alert", "episode_ended_at"),
+    # At most one open episode per alert and asset, whatever runs at once: a second run starting the same episode
+    # fails on this index instead of raising a second work order.
+    Index("uq_ic3_alert_work_order_open", "alert", "asset_id", unique=True,
+          sqlite_where=text("episode_ended_at IS NULL"), postgresql_where=text("episode_ended_at IS NULL")),
 )

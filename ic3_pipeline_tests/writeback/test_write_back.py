@@ -167,3 +167,20 @@ def test_a_row_left_sending_is_never_sent_again(fleet, maximo, upkeep, live_env,
     assert by_asset(report)["M1"] == "sending"
     assert maximo.stats()["requests"] == 0 and maximo_raised(maximo) == []
     assert "check the CMMS" in next(o.message for o in report.outcomes if o.cmms_asset_id == "M1")
+
+
+def test_the_database_allows_one_open_episode_per_alert_and_asset(fleet):
+    from sqlalchemy.exc import IntegrityError
+
+    from ic3_pipeline.writeback import episodes
+
+    first = utc_now()
+    with fleet.engine.begin() as conn:
+        episodes.start_episode(conn, ALERT, fleet.ids["M1"], "M1", first, True)
+        episodes.start_episode(conn, "mtbf_trend", fleet.ids["M1"], "M1", first, True)  # another alert: its own
+    with pytest.raises(IntegrityError), fleet.engine.begin() as conn:  # a second run starting the same episode
+        episodes.start_episode(conn, ALERT, fleet.ids["M1"], "M1", utc_now(), True)
+    with fleet.engine.begin() as conn:
+        assert [row["cmms_asset_id"] for row in episodes.close_recovered(conn, ALERT, set(), utc_now())] == ["M1"]
+        episodes.start_episode(conn, ALERT, fleet.ids["M1"], "M1", utc_now(), True)  # after recovery: allowed
+    assert [row["episode_ended_at"] is None for row in rows(fleet, "M1")] == [False, True, True]

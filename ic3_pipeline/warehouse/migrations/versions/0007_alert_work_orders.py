@@ -37,7 +37,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("alert", "asset_id", "episode_started_at", name="uq_ic3_alert_work_order_episode"),
     )
-    op.create_index("ix_ic3_alert_work_order_open", "ic3_alert_work_order", ["alert", "episode_ended_at"])
+    # At most one open episode per alert and asset (a partial unique index: both SQLite and PostgreSQL have them).
+    op.create_index("uq_ic3_alert_work_order_open", "ic3_alert_work_order", ["alert", "asset_id"], unique=True,
+                    sqlite_where=sa.text("episode_ended_at IS NULL"),
+                    postgresql_where=sa.text("episode_ended_at IS NULL"))
 
 
 def downgrade() -> None:
