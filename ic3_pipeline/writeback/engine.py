@@ -66,6 +66,16 @@ class WriteBackReport:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What one POST came to: accepted (with the id, when the answer named it) or not, and why."""
+
+    accepted: bool
+    work_order_id: str | None = None
+    url: str | None = None
+    message: str | None = None
+
+
 @dataclass
 class _Pending:
     asset: AlertedAsset
@@ -151,16 +161,18 @@ def _send_all(engine: Engine, alert: str, pending: list[_Pending], now: datetime
     for source, items in sorted(by_source.items()):
         answers = asyncio.run(_send_source(source, sources.get(source), items, env))
         with engine.begin() as conn:
-            for item, (work_order_id, url, message) in zip(items, answers):
+            for item, answer in zip(items, answers, strict=True):
+                work_order_id, message = answer.work_order_id, answer.message
                 base = {"cmms_asset_id": item.asset.cmms_asset_id, "site": item.asset.site, "source": source,
                         "source_asset_id": item.target.source_asset_id, "episode_started_at": item.started,
                         "request": item.request.json}
-                if work_order_id is not None:
+                if answer.accepted:  # created, even when the answer named no id: never sent again
                     episodes.record(conn, item.row_id, now, status=episodes.CREATED, work_order_id=work_order_id,
-                                    work_order_url=url, created_at=now, message=None)
+                                    work_order_url=answer.url, created_at=now, message=message)
                     log.info(f"{alert}: created work order {work_order_id} in {source} for "
                              f"{item.asset.cmms_asset_id} ({item.target.source_asset_id})")
-                    report.outcomes.append(Outcome(**base, status=episodes.CREATED, work_order_id=work_order_id))
+                    report.outcomes.append(Outcome(**base, status=episodes.CREATED, work_order_id=work_order_id,
+                                                   message=message))
                 else:
                     episodes.record(conn, item.row_id, now, status=episodes.FAILED, message=message)
                     log.warning(f"{alert}: work order for {item.asset.cmms_asset_id} in {source} not created "
@@ -169,13 +181,15 @@ def _send_all(engine: Engine, alert: str, pending: list[_Pending], now: datetime
 
 
 async def _send_source(source: str, spec: Any, items: list[_Pending],
-                       env: Mapping[str, str]) -> list[tuple[str | None, str | None, str | None]]:
-    """(work order id, url, None) or (None, None, message) per item, in order."""
+                       env: Mapping[str, str]) -> list[_Answer]:
+    """One answer per item, in order."""
     if spec is None:
-        return [(None, None, f"source {source!r} is not configured (no defs/{source}/defs.yaml)")] * len(items)
+        message = f"source {source!r} is not configured (no defs/{source}/defs.yaml)"
+        return [_Answer(False, message=message)] * len(items)
     base_url = spec.base_url or (env.get(spec.base_url_env) if spec.base_url_env else None)
     if not base_url:
-        return [(None, None, f"no base URL for {source}: set {spec.base_url_env} in the environment")] * len(items)
+        return [_Answer(False, message=f"no base URL for {source}: set {spec.base_url_env} in the environment")] \
+            * len(items)
     credentials = Credentials({name: env.get(variable, "") for name, variable in spec.secrets.items()},
                               dict(spec.secrets))
     secrets = [value for value in credentials.values.values() if value]
@@ -185,7 +199,7 @@ async def _send_source(source: str, spec: Any, items: list[_Pending],
         auth_of = getattr(connector, "auth", None)
         auth = auth_of(credentials, base_url) if auth_of else None
     except Exception as error:  # missing credentials: the connector's message names the variables, not values
-        return [(None, None, _masked(str(error), secrets))] * len(items)
+        return [_Answer(False, message=_masked(str(error), secrets))] * len(items)
     shape = shape_for(source)
     answers = []
     async with httpx.AsyncClient(headers=headers, auth=auth, timeout=TIMEOUT_S) as client:
@@ -196,14 +210,15 @@ async def _send_source(source: str, spec: Any, items: list[_Pending],
                                              json=request.json, headers=dict(request.headers))
                 if response.status_code in (200, 201):
                     work_order_id, url = shape.created(response)
-                    answers.append((work_order_id, url, None))
+                    answers.append(_Answer(True, work_order_id, url, None if work_order_id else (
+                        f"created (HTTP {response.status_code}) but the answer named no id: find it in {source}")))
                 else:
-                    answers.append((None, None, _masked(f"HTTP {response.status_code}: {shape.refusal(response)}",
-                                                        secrets)))
+                    answers.append(_Answer(False, message=_masked(
+                        f"HTTP {response.status_code}: {shape.refusal(response)}", secrets)))
             except httpx.HTTPError as error:
-                answers.append((None, None, f"{type(error).__name__}: the request to {source} failed"))
+                answers.append(_Answer(False, message=f"{type(error).__name__}: the request to {source} failed"))
             except Exception as error:  # a login refused (AuthRefused), an answer without an id
-                answers.append((None, None, _masked(str(error) or type(error).__name__, secrets)))
+                answers.append(_Answer(False, message=_masked(str(error) or type(error).__name__, secrets)))
     return answers
 
 

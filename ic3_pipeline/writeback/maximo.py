@@ -40,11 +40,10 @@ def build(asset: AlertedAsset, target: Target) -> WorkOrderRequest:
 
 
 def created(response: httpx.Response) -> tuple[str, str | None]:
-    body = json_or_none(response) or {}
-    wonum = body.get("wonum") if isinstance(body, dict) else None
-    if not wonum:
-        raise RequestRefused(f"Maximo answered HTTP {response.status_code} without the created wonum")
-    return str(wonum), response.headers.get("Location") or (body.get("href") if isinstance(body, dict) else None)
+    body = json_or_none(response)
+    body = body if isinstance(body, dict) else {}
+    wonum = body.get("wonum")
+    return (str(wonum) if wonum else None), response.headers.get("Location") or body.get("href")
 
 
 def refusal(response: httpx.Response) -> str:

@@ -53,7 +53,8 @@ class WorkOrderShape:
     the CMMS's own message from a refusal."""
 
     build: Callable[[AlertedAsset, Target], WorkOrderRequest]
-    created: Callable[[httpx.Response], tuple[str, str | None]]
+    # (id, url) from a 2xx answer; id None when the answer does not name it (the work order exists all the same)
+    created: Callable[[httpx.Response], tuple[str | None, str | None]]
     refusal: Callable[[httpx.Response], str]
 
 

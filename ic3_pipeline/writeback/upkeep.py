@@ -9,7 +9,6 @@ import httpx
 
 from ic3_pipeline.writeback.requests import (
     AlertedAsset,
-    RequestRefused,
     Target,
     WorkOrderRequest,
     WorkOrderShape,
@@ -29,9 +28,8 @@ def build(asset: AlertedAsset, target: Target) -> WorkOrderRequest:
 def created(response: httpx.Response) -> tuple[str, str | None]:
     body = json_or_none(response)
     result = body.get("result") if isinstance(body, dict) else None
-    if not isinstance(result, dict) or not result.get("id"):
-        raise RequestRefused(f"UpKeep answered HTTP {response.status_code} without the created work order's id")
-    return str(result["id"]), None
+    work_order_id = result.get("id") if isinstance(result, dict) else None
+    return (str(work_order_id) if work_order_id else None), None
 
 
 def refusal(response: httpx.Response) -> str:

@@ -47,7 +47,8 @@ def test_a_created_work_order_is_201_with_location_and_the_asked_properties_then
 
 def test_without_properties_the_answer_is_an_empty_201_with_location(sim):
     answer = post(sim, {"siteid": "NASHUA", "description": "Inspect"})
-    assert answer.status_code == 201 and answer.content == b"" and "/oslc/os/mxapiwodetail/_" in answer.headers["Location"]
+    assert answer.status_code == 201 and answer.content == b""
+    assert "/oslc/os/mxapiwodetail/_" in answer.headers["Location"]
 
 
 @pytest.mark.parametrize(("body", "reason"), [
