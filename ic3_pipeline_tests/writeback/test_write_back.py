@@ -184,3 +184,52 @@ def test_the_database_allows_one_open_episode_per_alert_and_asset(fleet):
         assert [row["cmms_asset_id"] for row in episodes.close_recovered(conn, ALERT, set(), utc_now())] == ["M1"]
         episodes.start_episode(conn, ALERT, fleet.ids["M1"], "M1", utc_now(), True)  # after recovery: allowed
     assert [row["episode_ended_at"] is None for row in rows(fleet, "M1")] == [False, True, True]
+
+
+def test_an_accepted_post_whose_answer_names_no_id_is_created_and_never_sent_again(fleet, maximo, upkeep, live_env,
+                                                                                  sources, monkeypatch):
+    """Maximo answers an empty 201 without the ``properties`` header: the work order exists, so it counts."""
+    from dataclasses import replace
+
+    from ic3_pipeline.writeback import maximo as maximo_shape
+
+    def without_properties(asset, target):
+        request = maximo_shape.build(asset, target)
+        return replace(request, headers={k: v for k, v in request.headers.items() if k != "properties"})
+
+    monkeypatch.setattr(maximo_shape, "shape", replace(maximo_shape.shape, build=without_properties))
+    first = evaluate(fleet, live=True, sources=sources)
+    assert by_asset(first)["M1"] == "created"
+    [m1] = rows(fleet, "M1")
+    assert m1["work_order_id"] is None and "named no id" in m1["message"]
+    assert m1["work_order_url"].startswith(maximo.base_url + "/oslc/os/mxapiwodetail/_")
+    again = evaluate(fleet, live=True, sources=sources)
+    assert by_asset(again)["M1"] == "already_created" and len(maximo_raised(maximo)) == 1
+
+
+def test_an_unreachable_cmms_is_a_failed_row_retried_when_it_answers(fleet, maximo, upkeep, live_env, sources,
+                                                                     monkeypatch):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/maximo"
+    monkeypatch.setenv("MAXIMO_BASE_URL", closed)
+    first = evaluate(fleet, live=True, sources=sources)
+    assert by_asset(first)["M1"] == "failed"
+    assert rows(fleet, "M1")[0]["message"] == "ConnectError: the request to maximo failed"
+    monkeypatch.setenv("MAXIMO_BASE_URL", maximo.base_url)
+    assert by_asset(evaluate(fleet, live=True, sources=sources))["M1"] == "created"
+    assert len(maximo_raised(maximo)) == 1
+
+
+def test_an_asset_held_only_by_a_source_without_write_back_is_skipped_saying_so(fleet, sources):
+    from ic3_pipeline.warehouse.unified_tables import cmms_asset
+
+    with fleet.engine.begin() as conn:
+        conn.execute(cmms_asset.insert().values(
+            source="fiix", source_id="77", ic3_asset_id=fleet.ids["I1"], _stream="assets", _record_key="77",
+            _partition="", _synced_at=utc_now()))
+    report = evaluate(fleet, live=False, sources=sources)
+    [i1] = [outcome for outcome in report.outcomes if outcome.cmms_asset_id == "I1"]
+    assert i1.status == "skipped" and i1.message.startswith("held only by fiix, which take no work orders")
