@@ -25,6 +25,6 @@ def find_target(conn: Connection, asset_id: int) -> tuple[Target | None, str | N
     if not rows:
         return None, ("no source that takes work orders holds it (no cmms_asset row links it): an Innomaint-only "
                       "asset, and Innomaint takes no work orders from ic3")
-    held = ", ".join(sorted({source for source, _ in rows}))
-    return None, f"held only by {held}, which take no work orders from ic3 (write-back exists for " \
-                 f"{', '.join(sorted(SHAPES))})"
+    held = sorted({source for source, _ in rows})
+    return None, (f"held only by {', '.join(held)}, which {'takes' if len(held) == 1 else 'take'} no work orders "
+                  f"from ic3 (write-back exists for {', '.join(sorted(SHAPES))})")

@@ -232,4 +232,4 @@ def test_an_asset_held_only_by_a_source_without_write_back_is_skipped_saying_so(
             _partition="", _synced_at=utc_now()))
     report = evaluate(fleet, live=False, sources=sources)
     [i1] = [outcome for outcome in report.outcomes if outcome.cmms_asset_id == "I1"]
-    assert i1.status == "skipped" and i1.message.startswith("held only by fiix, which take no work orders")
+    assert i1.status == "skipped" and i1.message.startswith("held only by fiix, which takes no work orders")
