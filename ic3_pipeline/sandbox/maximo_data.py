@@ -311,6 +311,30 @@ class MaximoDataset:
             table.extra[attribute] = value_fn
             table.version += 1
 
+    def create_work_order(self, given: dict[str, Any], now: datetime | None = None) -> Key:
+        """Add a work order as Maximo does on a POST to MXAPIWODETAIL: the next ``wonum`` of the site (one above the
+        highest numeric one), status WAPPR, ``reportdate``/``changedate`` now, the given attributes kept. ``given``
+        must hold ``siteid``; a ``wonum`` already used at the site raises ``ValueError``."""
+        table = self._table("mxapiwodetail")
+        when = (now or datetime.now(timezone.utc)).astimezone(SITE_ZONE).replace(microsecond=0)
+        site = str(given["siteid"])
+        with self.lock:
+            numbers = [int(key[1]) for key in table.rows if key[0] == site and key[1].isdigit()]
+            wonum = str(given.get("wonum") or (max(numbers, default=5000) + 1))
+            if (site, wonum) in table.rows:
+                raise ValueError(f"work order {wonum} already exists at site {site}")
+            ids = [record.attrs.get("workorderid") or 0 for record in table.rows.values()]
+            attrs: dict[str, Any] = dict.fromkeys(table.structure.attributes)
+            attrs.update({"orgid": "EAGLENA", "status": "WAPPR", "istask": False, "reportdate": when,
+                          "changedate": when})
+            attrs.update({k: v for k, v in given.items() if k in table.structure.attributes})
+            attrs.update({"wonum": wonum, "siteid": site, "workorderid": max(ids, default=0) + 1})
+            record = Record(attrs, {child: [] for child in table.structure.children}, self._next_stamp())
+            record.prepare()
+            table.rows[(site, wonum)] = record
+            table.version += 1
+            return (site, wonum)
+
     def _pick(self, table: _Table, count: int, site: str | None, purpose: str) -> list[Key]:
         if site is not None and not table.structure.per_site:
             raise ValueError(f"{table.structure.name} is not kept per site")

@@ -6,6 +6,8 @@ by uvicorn in a daemon thread over a real socket. It follows ``shared/reference/
 Maximo client or HTTP layer, so a parsing bug shared by both cannot hide itself.
 
 Routes under the context root ``/maximo``: ``oslc/os/{name}`` and ``api/os/{name}`` (names in any case).
+``POST oslc/os/mxapiwodetail`` creates a work order (201, ``Location``, the record back when a ``properties``
+header asks for it, as Maximo answers), counted in ``creates``/``created``.
 Paging is evaluated per request on the current data, as without ``stablePaging``: a record changed between
 two pages may move, and ``on_page`` lets tests change data exactly between pages.
 
@@ -146,7 +148,8 @@ def _config_problems(config: MaximoSimConfig) -> list[str]:
     return problems
 
 
-_COUNTERS = ("requests", "pages", "throttled", "unauthorized", "not_found", "bad_request", "page_size_refused")
+_COUNTERS = ("requests", "pages", "throttled", "unauthorized", "not_found", "bad_request", "page_size_refused",
+             "creates", "created")
 
 
 def _server_state(config: MaximoSimConfig) -> SimulatorState:
@@ -204,7 +207,8 @@ class MaximoSimulator(LoopbackServer):
         ``requests`` every API request (429s included), ``per_os`` the same by lower-case object structure name,
         ``pages`` pages delivered intact, ``throttled`` 429s, ``faults`` injected faults by kind,
         ``unauthorized`` 401s, ``not_found`` 404s, ``bad_request`` 400s, ``page_size_refused`` the 400s
-        among them for a page size above ``max_page_size``.
+        among them for a page size above ``max_page_size``; ``creates`` POSTs that passed auth (faulted ones
+        included), ``created`` records they created.
         """
         return self._state.snapshot()
 
@@ -262,6 +266,7 @@ class MaximoSimulator(LoopbackServer):
     def _build_app(self) -> Starlette:
         return Starlette(routes=[
             Route(CONTEXT_ROOT + "/{route}/os/{name}", self._handle_collection, methods=["GET"]),
+            Route(CONTEXT_ROOT + "/{route}/os/{name}", self._handle_create, methods=["POST"]),
             Route("/_sim/stats", self._handle_stats, methods=["GET"]),
             Route("/_sim/reset", self._handle_reset, methods=["POST"]),
             Route("/_sim/config", self._handle_config, methods=["GET", "POST"]),
@@ -301,6 +306,76 @@ class MaximoSimulator(LoopbackServer):
                 self._state.count("pages")
             return Response(answer.body, answer.status, media_type="application/json")
         return _faulty(fault, answer)
+
+    async def _handle_create(self, request: Request) -> Response:
+        """``POST oslc/os/mxapiwodetail``: create a work order. Same order as a read (counted, rate limit, latency,
+        auth, seeded fault); then 201 with ``Location`` (the new record's URI) and, when the ``properties`` header
+        names attributes (``wonum,href`` or ``*``), the created record as the body, else an empty body. Only work
+        orders can be created here; a body without ``siteid``, with an asset unknown at the site or a ``wopriority``
+        that is not a whole number 0-999 is a 400 Error envelope."""
+        route, os_name = request.path_params["route"].lower(), request.path_params["name"].lower()
+        wait_s = self._state.admit(os_name)
+        if wait_s is not None:
+            return _too_many(wait_s)
+        config = self._state.config
+        pairs = parse_qsl(request.url.query, keep_blank_values=True)
+        params = {name.lower(): value for name, value in pairs}
+        lean = params.get("lean") == "1"
+        if not await self._pause(config.latency_ms / 1000.0, request):
+            return Response(status_code=499)
+        if not _authorized(request, params, config):
+            self._state.count("unauthorized")
+            return self._error(401, "BMXAA0021E", "User name and password combination are not valid. Try again.",
+                               lean)
+        self._state.count("creates")
+        fault = self._state.next_fault(f"POST {request.url.path}?{request.url.query}")
+        if fault == "hang":
+            if not await self._pause(config.hang_seconds, request):
+                return Response(status_code=499)
+            fault = None
+        if fault is not None:  # the record is not created: the gateway or the server failed first
+            return _faulty(fault, _Answer(500, b"{}"))
+        if route not in _ROUTES or os_name != "mxapiwodetail":
+            self._state.count("not_found")
+            return self._error(404, "BMXAA8727E", f"The object structure {os_name.upper()} was not found.", lean)
+        try:
+            given = json.loads(await request.body() or b"{}")
+        except ValueError:
+            given = None
+        problem = self._create_problem(given)
+        if problem is not None:
+            self._state.count("bad_request")
+            return self._error(400, problem[0], problem[1], lean)
+        key = self._data.create_work_order({k.lower(): v for k, v in given.items()})
+        self._state.count("created")
+        href = self._member_href(route, os_name, key)
+        location = f"{self.base_url}/{route}/os/{os_name}/{self._structure(os_name).href_id(key)}"
+        wanted = request.headers.get("properties")
+        if not wanted:
+            return Response(b"", 201, {"Location": location})
+        row = next(row for row in self._data.rows(os_name)[1] if row.key == key)
+        names = None if wanted.strip() == "*" else {name.strip().lower() for name in wanted.split(",")}
+        member = self._data.render(row, Selection(None if names is None else frozenset(names), {}), False, href)
+        if names is not None:
+            member = {k: v for k, v in member.items() if k in names}
+        return Response(_encode(member), 201, {"Location": location}, media_type="application/json")
+
+    def _create_problem(self, given: Any) -> tuple[str, str] | None:
+        if not isinstance(given, dict):
+            return "BMXAA9549E", "The request body must be a JSON object."
+        given = {k.lower(): v for k, v in given.items()}
+        site = given.get("siteid")
+        if not isinstance(site, str) or site not in self._state.config.sites:
+            return "BMXAA4195E", f"A value is required for the Site field on the WORKORDER object (got {site!r})."
+        assetnum = given.get("assetnum")
+        if assetnum is not None and not any(row.key == (site, str(assetnum))
+                                            for row in self._data.rows("mxapiasset")[1]):
+            return "BMXAA2661E", f"Asset {assetnum} is not a valid asset at site {site}."
+        priority = given.get("wopriority")
+        if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)
+                                     or not 0 <= priority <= 999):
+            return "BMXAA4049E", f"The value {priority!r} for wopriority is not a whole number from 0 to 999."
+        return None
 
     def _page(self, route: str, os_name: str, pairs: list[tuple[str, str]], params: dict[str, str],
               config: MaximoSimConfig) -> _Answer:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest revision in migrations/versions (a test holds the two equal). Knowing it without Alembic lets a process
 # that finds its database up to date — nearly always — skip importing Alembic, a third of `ic3 status`'s start-up.
-HEAD_REVISION = "0006_work_order_kpis"
+HEAD_REVISION = "0007_alert_work_orders"
 # Two processes opening one PostgreSQL database at once (a code server and `ic3`) take turns on this lock.
 _ADVISORY_LOCK_ID = 7_261_003_001
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData()
@@ -435,4 +437,34 @@ kpi_work_orders = Table(
     Column("corrective_repair_hours", Float, nullable=False),  # their Σ (completed_at - created_at)
     Column("corrective_mttr_hours", Float),  # NULL when none was completed
     Column("computed_at", DateTime(timezone=True), nullable=False),
+)
+
+alert_work_order = Table(
+    "ic3_alert_work_order",
+    metadata,
+    # Closing the loop (kpi.write_back): one row per asset per alert episode - from the check run that first found
+    # the asset failing to the one that found it passing again (``episode_ended_at``) - and the work order raised
+    # for it in the asset's source CMMS. The stored ``work_order_id`` is what keeps a re-run from raising another.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert", String(128), nullable=False),  # the check's name (availability_by_criticality)
+    Column("asset_id", Integer, ForeignKey("ic3_asset_master.asset_id"), nullable=False),
+    Column("cmms_asset_id", ID, nullable=False),
+    Column("episode_started_at", DateTime(timezone=True), nullable=False),
+    Column("episode_ended_at", DateTime(timezone=True)),  # NULL while the asset still fails the alert
+    Column("source", SOURCE),  # the CMMS the work order goes to (NULL when skipped: no source can take it)
+    Column("source_asset_id", ID),  # cmms_asset.source_id there
+    Column("status", String(16), nullable=False),  # would_create | sending | created | failed | skipped
+    Column("dry_run", Boolean, nullable=False),  # the last attempt was a dry run (nothing sent)
+    Column("work_order_id", ID),  # the id the CMMS gave the created work order (Maximo wonum, UpKeep id)
+    Column("work_order_url", Text),
+    Column("request", Text),  # the JSON body sent (or that would be sent); never credentials
+    Column("message", Text),  # why skipped, or the CMMS's refusal
+    Column("attempts", Integer, nullable=False),  # POSTs tried
+    Column("created_at", DateTime(timezone=True)),  # when the CMMS accepted the work order
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("alert", "asset_id", "episode_started_at", name="uq_ic3_alert_work_order_episode"),
+    # At most one open episode per alert and asset, whatever runs at once: a second run starting the same episode
+    # fails on this index instead of raising a second work order.
+    Index("uq_ic3_alert_work_order_open", "alert", "asset_id", unique=True,
+          sqlite_where=text("episode_ended_at IS NULL"), postgresql_where=text("episode_ended_at IS NULL")),
 )

@@ -34,8 +34,9 @@ STREAMS = "0003_collection_streams"
 UNIFIED = "0004_unified_model"
 KPI = "0005_kpi"
 WORK_ORDER_KPIS = "0006_work_order_kpis"
-HEAD = WORK_ORDER_KPIS
-REVISIONS = [BASELINE, SYNC_STATE, STREAMS, UNIFIED, KPI, WORK_ORDER_KPIS]
+ALERT_WORK_ORDERS = "0007_alert_work_orders"
+HEAD = ALERT_WORK_ORDERS
+REVISIONS = [BASELINE, SYNC_STATE, STREAMS, UNIFIED, KPI, WORK_ORDER_KPIS, ALERT_WORK_ORDERS]
 
 USERS_TABLES = {
     "ic3_asset_master", "ic3_customer_master", "ic3_location_master", "ic3_category_master", "ic3_group_master",
@@ -44,7 +45,7 @@ USERS_TABLES = {
     "cmms_stream_state", "cmms_stream_log", "cmms_schema_change", "cmms_asset", "cmms_work_order",
     "cmms_maintenance_schedule", "cmms_mapping_error",
     "ic3_asset_performance_history", "ic3_kpi_site", "ic3_kpi_customer", "ic3_kpi_source", "ic3_kpi_fleet",
-    "ic3_kpi_daily", "ic3_kpi_work_orders",
+    "ic3_kpi_daily", "ic3_kpi_work_orders", "ic3_alert_work_order",
 }
 
 
@@ -281,7 +282,7 @@ def test_ic3_db_current_and_upgrade(db_url, engine, monkeypatch):
 
     upgraded = ic3_db("upgrade")
     assert upgraded.exit_code == 0, upgraded.output
-    assert f"applied {BASELINE}, {SYNC_STATE}, {STREAMS}, {UNIFIED}, {KPI}, {WORK_ORDER_KPIS}" in upgraded.output
+    assert f"applied {BASELINE}, {SYNC_STATE}, {STREAMS}, {UNIFIED}, {KPI}, {WORK_ORDER_KPIS}, {ALERT_WORK_ORDERS}" in upgraded.output
     assert schema_state(engine).up_to_date
 
     current = ic3_db("current")

@@ -47,6 +47,7 @@ HISTORY_VALUES = ("total_ticket", "mttr_hours", "mtbf_hours", "availability_pct"
                   "total_schedule_breakdown_hours", "total_actual_hours")
 KPI_TABLES = ("ic3_kpi_site", "ic3_kpi_customer", "ic3_kpi_source", "ic3_kpi_fleet", "ic3_kpi_daily",
               "ic3_kpi_work_orders")
+ALERT_TABLES = ("ic3_alert_work_order",)  # 0007: new and empty after the upgrade
 RESYNCED_THEN_FAILED = "Jaipur Malviya Nagar_AHU_01"  # synced (v1), then failed the forced re-sync: error at v1
 
 
@@ -121,7 +122,8 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
 
     # --- the upgrade -------------------------------------------------------------------------------------------------
     assert upgrade_schema(engine) == ["0001_release_f7c3f43", "0002_sync_state_per_source", "0003_collection_streams",
-                                      "0004_unified_model", "0005_kpi", "0006_work_order_kpis"]
+                                      "0004_unified_model", "0005_kpi", "0006_work_order_kpis",
+                                      "0007_alert_work_orders"]
     state = schema_state(engine)
     assert state.up_to_date and state.current == head_revision()
     with engine.connect() as conn:
@@ -143,7 +145,7 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
                        or type(new[column]) is not type(value)}
             assert not changed, (table, old, changed)
     new_columns = {table: sorted(set(after[table][0]) - set(before[table][0])) for table in before if table in after}
-    assert set(after) - set(before) >= {"ic3_asset_performance_history", *KPI_TABLES}
+    assert set(after) - set(before) >= {"ic3_asset_performance_history", *KPI_TABLES, *ALERT_TABLES}
     assert {table: columns for table, columns in new_columns.items() if columns} == {
         "ic3_sync_log": ["source"], "cmms_sync_log": ["source"],
     }
@@ -176,7 +178,7 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
         assert row["synced_at"] == landed[cmms_asset_id]["fetched_at"]
         for column in HISTORY_VALUES:
             assert row[column] == old_performance[cmms_asset_id][column], (cmms_asset_id, column)
-    assert all(after[table] == [] for table in KPI_TABLES)
+    assert all(after[table] == [] for table in (*KPI_TABLES, *ALERT_TABLES))
 
     # Each log row's source is its sync_type.
     for table in ("ic3_sync_log", "cmms_sync_log"):
