@@ -25,7 +25,6 @@ from dagster import (
 )
 
 from ic3_pipeline.kpi.alerts import BadThreshold, Thresholds, low_availability, mtbf_drops
-from ic3_pipeline.kpi.notify import post_alert
 from ic3_pipeline.kpi.daily import refresh_daily
 from ic3_pipeline.kpi.rollups import Level, Rollup, worst
 from ic3_pipeline.kpi.store import TABLES, refresh_rollup_table, refresh_work_order_table
@@ -221,11 +220,9 @@ def build_kpi_checks() -> AssetChecksDefinition:
         with warehouse.engine().connect() as conn:
             if AVAILABILITY_CHECK in selected:
                 failing, judged = low_availability(conn, thresholds)
-                _notify(AVAILABILITY_CHECK, SITE, failing and _availability_alert(failing), context.run.run_id)
                 yield _availability_result(failing, judged, thresholds)
             if MTBF_CHECK in selected:
                 drops, compared = mtbf_drops(conn, thresholds, utc_now())
-                _notify(MTBF_CHECK, DAILY, drops and _mtbf_alert(drops), context.run.run_id)
                 yield _mtbf_result(drops, compared, thresholds)
             if OVERDUE_PM_CHECK in selected:
                 try:
@@ -234,46 +231,9 @@ def build_kpi_checks() -> AssetChecksDefinition:
                     raise Failure(description=f"Work-order KPI settings: {error}") from None
                 report = work_order_kpis(conn, utc_now(), settings)
                 failing = overdue_pm_sites(report, settings)
-                _notify(OVERDUE_PM_CHECK, WORK_ORDERS, failing and _overdue_pm_alert(failing), context.run.run_id)
                 yield _overdue_pm_result(failing, report, settings)
 
     return kpi_alerts
-
-
-def _notify(check: str, key: AssetKey, alert: dict | None, run_id: str) -> None:
-    """Post a failed check to the webhook (when one is configured)."""
-    if alert:
-        post_alert({"kind": "check_failed", "check": check, "asset": key.to_user_string(), "run_id": run_id, **alert})
-
-
-def _availability_alert(failing) -> dict:
-    critical = any(row.criticality.strip().lower() == "critical" for row in failing)
-    return {
-        "severity": "ERROR" if critical else "WARN",
-        "summary": f"{len(failing)} asset(s) below their criticality's availability threshold",
-        "sites": sorted({row.site for row in failing}),
-        "assets": [{"asset": r.cmms_asset_id, "site": r.site, "criticality": r.criticality,
-                    "availability_pct": r.availability_pct, "threshold_pct": r.threshold_pct} for r in failing[:SHOWN]],
-    }
-
-
-def _mtbf_alert(drops) -> dict:
-    return {
-        "severity": "WARN",
-        "summary": f"MTBF fell past the threshold for {len(drops)} asset(s) or site(s)",
-        "sites": sorted({drop.site for drop in drops}),
-        "assets": [{"kind": d.kind, "name": d.name, "site": d.site, "mtbf_before_hours": d.mtbf_before,
-                    "mtbf_now_hours": d.mtbf_now, "drop_pct": d.drop_pct} for d in drops[:SHOWN]],
-    }
-
-
-def _overdue_pm_alert(failing: list[WorkOrderKpis]) -> dict:
-    return {
-        "severity": "WARN",
-        "summary": f"{len(failing)} site(s) with too many overdue preventive work orders",
-        "sites": [group.name for group in failing],
-        "work_orders": {group.name: group.overdue_preventive_ids[:SHOWN] for group in failing[:SHOWN]},
-    }
 
 
 def _overdue_pm_result(failing: list[WorkOrderKpis], report: WorkOrderReport,

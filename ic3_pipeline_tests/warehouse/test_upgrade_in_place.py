@@ -262,10 +262,15 @@ def check_upgrade_and_resumed_sync(engine, url: str) -> None:
     assert sorted(row["serialnumber"] for row in new_logs) == sorted(due)
     assert all(row["source"] == SOURCE and row["status"] == "success" for row in new_logs)
 
-    # --- the unified model on the upgraded database: empty tables, and lookups find the release's register rows -----
+    # --- the unified model on the upgraded database: the assets this sync wrote are Innomaint's cmms_asset rows (an
+    # asset synced by the release joins at its next sync), the rest is empty; lookups find the release's register rows
     with engine.connect() as conn:
-        for name in ("cmms_asset", "cmms_work_order", "cmms_maintenance_schedule", "cmms_mapping_error"):
+        unified_assets = dict(conn.execute(text("SELECT source_id, source FROM cmms_asset")).all())
+        for name in ("cmms_work_order", "cmms_maintenance_schedule", "cmms_mapping_error"):
             assert conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one() == 0, name
+    assert unified_assets == {asset_id: SOURCE for asset_id in due}
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM cmms_asset"))  # the lookup below starts from an empty table
     mapping = compile_mapping({"table": "cmms_asset", "source_id": {"path": "id"}, "fields": {
         "serial_number": {"path": "serial"},
         "ic3_asset_id": {"lookup": {"match": [{"field": "serial_number", "column": "cmms_asset_id"}]}}}})

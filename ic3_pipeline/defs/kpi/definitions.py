@@ -16,7 +16,6 @@ from dagster import (
 
 from ic3_pipeline.connectors import get_connector
 from ic3_pipeline.kpi.assets import KPI_TAG, build_kpi_assets, build_kpi_checks
-from ic3_pipeline.kpi.sensors import alert_webhook_on_run_failure
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline.warehouse.unified_tables import cmms_work_order
 
@@ -73,4 +72,4 @@ kpi_refresh = AutomationConditionSensorDefinition(
 
 defs = Definitions(assets=build_kpi_assets(performance_asset_keys(), work_order_asset_keys()),
                    asset_checks=[build_kpi_checks()], jobs=[kpi_job],
-                   sensors=[kpi_refresh, alert_webhook_on_run_failure])
+                   sensors=[kpi_refresh])
