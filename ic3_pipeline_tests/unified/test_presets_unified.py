@@ -280,10 +280,12 @@ def differences(found: dict[str, dict], expected: dict[str, dict]) -> list[str]:
     return problems
 
 
-def assert_unified_exact(runner: Runner, register: Register) -> dict[str, dict[str, dict]]:
+def assert_unified_exact(runner: Runner, register: Register, only: tuple[str, ...] = tuple(UNIFIED)
+                         ) -> dict[str, dict[str, dict]]:
     expected = runner.preset.expected(runner.truth(), register)
     for table_name, rows in expected.items():
-        assert differences(live(runner.engine, table_name, runner.preset.name), rows) == [], table_name
+        if table_name in only:
+            assert differences(live(runner.engine, table_name, runner.preset.name), rows) == [], table_name
     return expected
 
 
@@ -429,3 +431,25 @@ def test_work_orders_of_two_sources_by_status_are_one_query(engine):
                                    "GROUP BY source, status ORDER BY source, status")).all()
     assert {(source, status): count for source, status, count in report} == dict(expected)
     assert {status for _, status, _ in report} == {"open", "in_progress", "on_hold", "completed", "cancelled"}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sap_equipment_marked_for_deletion_stays_with_that_status(engine):
+    """SAP keeps deleted equipment, flagged (``EquipmentIsMarkedForDeletion``, its change time moved): an
+    incremental read sees the flag and the asset's unified status says so."""
+    preset = PRESETS["sap_pm"]
+    simulator = SapPmSimulator(SapPmSimConfig(user="IC3_READER", password="sap-unified-pw", seed=13,
+                                              default_page_size=15, deletion_flag=True), register=dict(REGISTER))
+    simulator.start()
+    try:
+        runner = Runner(preset, simulator, engine)
+        register = seed_register(engine, simulator, preset)
+        runner.sync("equipment")
+        flagged = simulator.delete("assets", count=2)
+        reports = runner.sync("equipment")
+        assert {r.mode for r in reports} == {"incremental"}
+        assets = assert_unified_exact(runner, register, only=("cmms_asset",))["cmms_asset"]
+        assert sorted(key for key, row in assets.items() if row["status"] == "marked_for_deletion") == sorted(
+            str(10000000 + asset_id) for asset_id in flagged)
+    finally:
+        simulator.stop()
