@@ -66,7 +66,9 @@ attributes:
         table: cmms_work_order
         fields:
           title: {path: title}
-          status: {path: state, map: {new: open, active: in_progress, paused: on_hold, done: completed, void: cancelled}}
+          status:
+            path: state
+            map: {new: open, active: in_progress, paused: on_hold, done: completed, void: cancelled}
           priority: {path: priority, map: {P1: 1, P2: 2, P3: 3, P4: 4, P5: 5}}
           work_type:
             path: kind
