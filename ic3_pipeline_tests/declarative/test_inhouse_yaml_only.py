@@ -1,24 +1,28 @@
 """The README's promise for an in-house CMMS: a new ``defs.yaml`` and nothing else. The file below (the README's
 example) is written into a fresh defs folder, loaded as Dagster loads it, and its sync job run against the in-house
-simulator (bearer token, opaque cursor, ``updated_since``): every asset and work order lands, a second run reads only
-what changed, and the token is nowhere in the event log."""
+simulator (bearer token, opaque cursor, ``updated_since``): every asset and work order lands, in its raw table and in
+the unified ``cmms_asset`` / ``cmms_work_order`` (statuses, priorities and work types normalised, dates in UTC, the
+register's assets found by tag), a second run reads only what changed, and the token is nowhere in the event log."""
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 import pytest
 from dagster import Definitions, instance_for_test
 from dagster.components.testing import create_defs_folder_sandbox
-from sqlalchemy import MetaData, Table, func, select
+from sqlalchemy import MetaData, Table, func, insert, select
 
 from ic3_pipeline.components import CmmsCollections
 from ic3_pipeline.components.collections import collection_definitions
 from ic3_pipeline.components.resource import CmmsApiResource
 from ic3_pipeline.sandbox.inhouse_simulator import InhouseSimConfig, InhouseSimulator
-from ic3_pipeline.warehouse import make_engine
+from ic3_pipeline.warehouse import ensure_schema, make_engine, tables
 from ic3_pipeline.warehouse.resource import WarehouseResource
+from ic3_pipeline.warehouse.times import as_utc
+from ic3_pipeline.warehouse.unified_tables import cmms_asset, cmms_work_order
 
 TOKEN = "inhouse-token-8e2c5a-not-a-real-one"
 
@@ -42,6 +46,15 @@ attributes:
       resource: /assets
       key: [id]
       change_field: updated_at
+      unified:                              # each asset is also a row of cmms_asset
+        table: cmms_asset
+        fields:
+          name: {path: name}
+          site: {path: site}
+          status: {path: status}
+          serial_number: {path: serial_number}
+          ic3_asset_id: {lookup: {match: [{path: tag, column: cmms_asset_id}], ignore_case: true}}
+          source_updated_at: {path: updated_at, steps: [date]}
     - name: work_orders
       resource: /work-orders
       key: [id]
@@ -49,7 +62,56 @@ attributes:
       depends_on: [assets]
       references:
         - {columns: [asset_id], stream: assets, to: [id]}
+      unified:                              # each work order is also a row of cmms_work_order
+        table: cmms_work_order
+        fields:
+          title: {path: title}
+          status:
+            path: state
+            map: {new: open, active: in_progress, paused: on_hold, done: completed, void: cancelled}
+          priority: {path: priority, map: {P1: 1, P2: 2, P3: 3, P4: 4, P5: 5}}
+          work_type:
+            path: kind
+            map: {pm: preventive, repair: corrective, breakdown: emergency, inspection: inspection}
+            default: other
+          asset_source_id: {path: asset_id}
+          site: {path: site}
+          created_at: {path: opened_at, steps: [date]}
+          due_at: {path: due_at, steps: [date]}
+          completed_at: {path: closed_at, steps: [date]}
+          source_updated_at: {path: updated_at, steps: [date]}
 """
+
+
+# What the in-house API's values mean (the simulator's documentation), written out here.
+STATES = {"new": "open", "active": "in_progress", "paused": "on_hold", "done": "completed", "void": "cancelled"}
+KINDS = {"pm": "preventive", "repair": "corrective", "breakdown": "emergency", "inspection": "inspection"}
+
+
+def utc(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).astimezone(timezone.utc)
+
+
+def unified(engine, table) -> dict[str, dict]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(table).where(table.c.source == "plantdb", table.c._deleted_at.is_(None)))
+        return {row.source_id: {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
+                for row in rows}
+
+
+def assert_unified(engine, simulator: InhouseSimulator, register: dict[str, int]) -> None:
+    assets = unified(engine, cmms_asset)
+    assert {key: (row["name"], row["site"], row["status"], row["serial_number"], row["ic3_asset_id"],
+                  row["source_updated_at"]) for key, row in assets.items()} == {
+        r["id"]: (r["name"], r["site"], r["status"], r["serial_number"], register.get(r["tag"]), utc(r["updated_at"]))
+        for r in simulator.truth("assets")}
+    orders = unified(engine, cmms_work_order)
+    assert {key: (row["title"], row["status"], row["priority"], row["work_type"], row["asset_source_id"],
+                  row["site"], row["created_at"], row["due_at"], row["completed_at"], row["source_updated_at"])
+            for key, row in orders.items()} == {
+        r["id"]: (r["title"], STATES[r["state"]], int(r["priority"][1:]), KINDS.get(r["kind"], "other"), r["asset_id"],
+                  r["site"], utc(r["opened_at"]), utc(r["due_at"]), utc(r["closed_at"]), utc(r["updated_at"]))
+        for r in simulator.truth("work_orders")}
 
 
 @pytest.fixture
@@ -73,9 +135,18 @@ def test_a_yaml_file_alone_syncs_the_in_house_api(tmp_path, simulator, monkeypat
     defs = Definitions.merge(collection_definitions(spec, resource),
                              Definitions(resources={"warehouse": WarehouseResource(database_url=db_url)}))
     engine = make_engine(db_url)
+    ensure_schema(engine)
+    with engine.begin() as conn:  # three of the plant's assets are in the register, by their tag
+        for record in simulator.truth("assets")[:3]:
+            conn.execute(insert(tables.asset_master).values(cmms_asset_id=record["tag"], asset_name=record["name"]))
+        register = dict(conn.execute(select(tables.asset_master.c.cmms_asset_id, tables.asset_master.c.asset_id)).all())
     with instance_for_test() as instance:
         first = defs.resolve_job_def("sync_plantdb").execute_in_process(instance=instance)
         assert first.success
+        assert_unified(engine, simulator, register)
+        with engine.connect() as conn:
+            statuses = set(conn.execute(select(cmms_work_order.c.status).distinct()).scalars())
+        assert statuses == {"open", "in_progress", "on_hold", "completed", "cancelled"}
         with engine.connect() as conn:
             for stream, collection in (("assets", "assets"), ("work_orders", "work_orders")):
                 table = Table(f"plantdb_{stream}", MetaData(), autoload_with=conn)
@@ -86,6 +157,7 @@ def test_a_yaml_file_alone_syncs_the_in_house_api(tmp_path, simulator, monkeypat
         assert second.success
         metadata = {e.asset_key.path[1]: e.materialization.metadata for e in second.get_asset_materialization_events()}
         assert 2 <= metadata["work_orders"]["rows written"].value < len(simulator.truth("work_orders"))
+        assert_unified(engine, simulator, register)  # the changed work orders' new states
         logs = [str(record) for run in (first, second) for record in instance.all_logs(run.run_id)]
         assert logs and not [line for line in logs if TOKEN in line]
     with engine.connect() as conn:

@@ -117,6 +117,10 @@ def test_a_dagster_run_syncs_every_stream_and_keeps_the_password_out(db_url, sim
             assert materialized[stream]["rows written"].value == len(simulator.truth(collection))
         checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert checks["work_orders_references_exist"].passed and checks["pm_schedules_references_exist"].passed
+        for stream, table in (("assets", "cmms_asset"), ("work_orders", "cmms_work_order"),
+                              ("pm_schedules", "cmms_maintenance_schedule")):  # every record in the unified model
+            assert checks[f"{stream}_maps_to_unified"].passed
+            assert materialized[stream][f"rows written to {table}"].value == len(simulator.truth(COLLECTIONS[stream]))
         run = instance.get_run_by_id(result.run_id)
         everything = [str(record) for record in instance.all_logs(result.run_id)]
         assert PASSWORD not in json.dumps(run.run_config) + json.dumps(run.tags)
