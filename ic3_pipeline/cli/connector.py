@@ -37,6 +37,7 @@ class CheckResult:
     path: Path
     base_url: str
     streams: list[StreamProbe]
+    secret_env: list[str] = dataclasses.field(default_factory=list)  # the variables the credentials came from
 
     @property
     def exit_code(self) -> int:
@@ -105,7 +106,7 @@ async def _check(spec: CollectionSourceSpec, path: Path, streams, *, site: str |
             probes.append(probe)
             if probe.auth:  # the same credentials would be refused for every other stream
                 break
-    return CheckResult(spec.source, path, _without_userinfo(base_url), probes)
+    return CheckResult(spec.source, path, _without_userinfo(base_url), probes, sorted(set(spec.secrets.values())))
 
 
 def _without_userinfo(url: str) -> str:
@@ -129,6 +130,8 @@ def _print(result: CheckResult, rows: int) -> None:
         if probe.error:
             click.echo(f"{probe.stream}{where}: FAILED {probe.method} {probe.url}".rstrip())
             click.echo(f"  {probe.error}")
+            if probe.auth and result.secret_env:
+                click.echo(f"  (the credentials come from {', '.join(result.secret_env)}; later streams not asked)")
             continue
         total = f" of {probe.total}" if probe.total is not None else ""
         more = ", more pages follow" if probe.more else ""
