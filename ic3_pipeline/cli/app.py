@@ -271,6 +271,29 @@ def connector_check(name: str, streams: tuple[str, ...], site: str | None, page_
                        defs_dir=defs_dir))
 
 
+@connector.command("new")
+@click.argument("name")
+@_DEFS_DIR
+def connector_new(name: str, defs_dir: Path | None) -> None:
+    """Scaffold defs/NAME/defs.yaml from a commented template (bearer auth, offset paging, incremental, one stream
+    with a `unified:` block; variables NAME_BASE_URL and NAME_TOKEN) that passes `dg check defs` as it is. Never
+    replaces an existing file. (`dg scaffold defs ic3_pipeline.components.CmmsCollections NAME` writes the same.)"""
+    from ic3_pipeline.cli.connector import run_new
+
+    sys.exit(run_new(name, defs_dir))
+
+
+@connector.command("schema")
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (default: standard output).")
+def connector_schema(out: Path | None) -> None:
+    """Print the JSON Schema of a CmmsCollections defs.yaml (from the component's models), for editors; the
+    checked-in copy is ic3_pipeline/components/cmms_collections.schema.json."""
+    from ic3_pipeline.cli.connector import run_schema
+
+    sys.exit(run_schema(out))
+
+
 @main.command("demo")
 @click.option("--assets", default=2957, show_default=True)
 @click.option("--sites", default=60, show_default=True)

@@ -189,3 +189,41 @@ def _as_json(result: CheckResult) -> dict[str, Any]:
             "error", "auth")}, "problems": [dataclasses.asdict(problem) for problem in probe.problems]}
             for probe in result.streams],
     }
+
+
+# --- new and schema -----------------------------------------------------------------------------------------------------
+
+
+def run_new(name: str, defs_dir: Path | None) -> int:
+    from ic3_pipeline.components.connector_files import connector_file, name_problem, project_defs_dir
+    from ic3_pipeline.components.connector_scaffold import write_new
+
+    problem = name_problem(name)
+    if problem:
+        click.echo(problem, err=True)
+        return 2
+    path = connector_file(name, defs_dir)
+    try:
+        write_new(path.parent, name)
+    except FileExistsError:
+        click.echo(f"{path} exists; not replaced (edit it, or choose another name).", err=True)
+        return 1
+    where = "" if defs_dir is None or defs_dir.resolve() == project_defs_dir() else f" --defs-dir {defs_dir}"
+    click.echo(f"Wrote {path}. Next: edit it (the comments list the choices), then\n"
+               f"  dg check defs\n"
+               f"  export {name.upper()}_BASE_URL=… {name.upper()}_TOKEN=…\n"
+               f"  ic3 connector check {name}{where}\n"
+               f"  ic3 sync {name}")
+    return 0
+
+
+def run_schema(out: Path | None) -> int:
+    from ic3_pipeline.components.connector_schema import schema_text
+
+    text = schema_text()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {out}", err=True)
+    return 0

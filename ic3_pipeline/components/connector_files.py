@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ic3_pipeline.components.collection_source import CollectionSourceSpec
-from ic3_pipeline.components.collections import CmmsCollections
 from ic3_pipeline.components.connection import RESERVED_SOURCES, _SOURCE_NAME
 
 DEFS_FILE = "defs.yaml"
@@ -65,6 +64,8 @@ def available(defs_dir: Path | None = None) -> list[str]:
 def load_connector(name: str, defs_dir: Path | None = None) -> LoadedConnector:
     """The source ``defs_dir/<name>/defs.yaml`` declares, resolved and validated exactly as Dagster does."""
     from dagster.components.core.component_tree import ComponentTree
+
+    from ic3_pipeline.components.collections import CmmsCollections  # not at import: it scaffolds with this module
 
     problem = name_problem(name)
     if problem:
