@@ -6,8 +6,8 @@ resilient client a sync uses, with the credentials the environment holds; the re
 production: it only reads one page per stream.
 
 Exit status: 0 every page read and every record mapped; 1 a page failed or a record would not land whole (no key, a
-field the mapping cannot convert); 2 the file is wrong (file, line and key), or the environment lacks the base URL
-or a secret.
+field the mapping cannot convert); 2 the file is wrong (file, line and key), or the environment lacks the base URL,
+a secret or a per-site stream's sites.
 """
 
 from __future__ import annotations
@@ -92,15 +92,15 @@ async def _check(spec: CollectionSourceSpec, path: Path, streams, *, site: str |
     except CollectionApiError as missing:  # "No <API> credentials: set X and Y in the environment."
         raise _Unready(str(missing)) from None
     sites = [site] if site else spec.current_sites()
+    per_site = [stream.name for stream in streams if stream.partitioned]
+    if per_site and not sites:
+        raise _Unready(f"{', '.join(per_site)}: per-site stream(s): pass --site or set "
+                       f"{spec.sites_env or 'sites'} in the environment ({path}).")
     size = page_size or min(spec.paging.page_size, spec.paging.max_page_size)
     policy = dataclasses.replace(api.policy(), max_attempts=min(api.max_attempts, CHECK_ATTEMPTS))
     probes = []
     async with ResilientClient(base_url, headers=headers, policy=policy, auth=auth) as client:
         for stream in streams:
-            if stream.partitioned and not sites:
-                probes.append(StreamProbe(stream.name, None, error=(
-                    f"per-site stream: pass --site or set {spec.sites_env or 'sites'} in the environment")))
-                continue
             probe = await probe_stream(client, connector, stream, partition=sites[0] if stream.partitioned else None,
                                        page_size=size)
             probes.append(probe)

@@ -170,3 +170,35 @@ def test_what_the_environment_lacks_and_unknown_names_exit_2(tmp_path, simulator
     assert unknown.returncode == 2 and "ic3 connector new nosuch" in unknown.stderr
     assert check(tmp_path, "Bad-Name", base_url=simulator.base_url).returncode == 2
     assert_nothing_written(tmp_path)
+
+
+def test_a_per_site_preset_reads_the_first_configured_site_or_the_one_asked_for(tmp_path):
+    from ic3_pipeline.sandbox.sap_pm_simulator import SapPmSimConfig, SapPmSimulator
+
+    password = "sap-check-pw-7d1f0a-not-real"
+    sim = SapPmSimulator(SapPmSimConfig(user="IC3_READER", password=password, assets_per_site=8, seed=4))
+    sim.start()
+    try:
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("SAP_PM_", "IC3_DATABASE"))}
+        env.update({"SAP_PM_BASE_URL": sim.base_url, "SAP_PM_USER": "IC3_READER", "SAP_PM_PASSWORD": password,
+                    "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+                    "IC3_DATABASE_URL": f"sqlite:///{tmp_path / 'ic3.sqlite'}"})
+
+        def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "ic3_pipeline.cli", "connector", "check", "sap_pm", *args],
+                                  env={**env, **extra}, capture_output=True, text=True, timeout=120)
+
+        no_sites = run("--stream", "equipment")
+        assert no_sites.returncode == 2 and "pass --site or set SAP_PM_PLANTS" in no_sites.stderr
+        first = run("--stream", "equipment", "--json", SAP_PM_PLANTS="1020,1010")
+        assert first.returncode in (0, 1), first.stderr  # 1 only if the shipped preset's mapping finds problems
+        (equipment,) = json.loads(first.stdout)["streams"]
+        plant_1020 = [r for r in sim.truth("assets") if r["MaintenancePlant"] == "1020"]
+        assert equipment["partition"] == "1020" and equipment["records"] == equipment["total"] == len(plant_1020)
+        assert "MaintenancePlant%20eq%20%271020%27" in equipment["url"]
+        asked = run("--stream", "equipment", "--site", "1010", SAP_PM_PLANTS="1020")
+        assert "equipment [1010]: GET " in asked.stdout, asked.stdout + asked.stderr
+        assert password not in first.stdout + first.stderr + asked.stdout + asked.stderr
+    finally:
+        sim.stop()
+    assert_nothing_written(tmp_path)
