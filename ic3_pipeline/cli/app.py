@@ -256,10 +256,12 @@ _DEFS_DIR = click.option("--defs-dir", type=click.Path(file_okay=False, path_typ
 @click.option("--page-size", type=click.IntRange(1, 10_000), default=None,
               help="Records asked for (default: the source's paging.page_size).")
 @click.option("--rows", type=click.IntRange(0), default=5, show_default=True, help="Mapped rows shown per stream.")
+@click.option("--since", default=None, help="Ask as an incremental read would: records changed since this ISO instant "
+                                           "(UTC unless it has an offset); streams without change_field read whole.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (every row and problem).")
 @_DEFS_DIR
 def connector_check(name: str, streams: tuple[str, ...], site: str | None, page_size: int | None, rows: int,
-                    as_json: bool, defs_dir: Path | None) -> None:
+                    since: str | None, as_json: bool, defs_dir: Path | None) -> None:
     """Load defs/NAME/defs.yaml, read ONE page of each stream from the API (credentials from the environment) and
     print the raw record count, the mapped unified rows and every mapping problem. Writes nothing, launches no run.
 
@@ -267,8 +269,18 @@ def connector_check(name: str, streams: tuple[str, ...], site: str | None, page_
     convert); 2 the YAML is wrong (file, line and key) or the environment lacks the base URL or a secret."""
     from ic3_pipeline.cli.connector import run_check
 
+    from datetime import datetime, timezone
+
+    instant = None
+    if since is not None:
+        try:
+            instant = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"{since!r} is not an ISO instant (2026-03-01T13:00:00Z)",
+                                     param_hint="--since") from None
+        instant = instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
     sys.exit(run_check(name, streams=streams, site=site, page_size=page_size, rows=rows, as_json=as_json,
-                       defs_dir=defs_dir))
+                       defs_dir=defs_dir, since=instant))
 
 
 @connector.command("new")

@@ -45,7 +45,7 @@ class CheckResult:
 
 
 def run_check(name: str, *, streams: tuple[str, ...], site: str | None, page_size: int | None, rows: int,
-              as_json: bool, defs_dir: Path | None) -> int:
+              as_json: bool, defs_dir: Path | None, since: datetime | None = None) -> int:
     try:
         loaded = load_connector(name, defs_dir)
     except ConnectorFileError as error:
@@ -59,7 +59,7 @@ def run_check(name: str, *, streams: tuple[str, ...], site: str | None, page_siz
                    f"{', '.join(s.name for s in spec.ordered_streams)}", err=True)
         return 2
     try:
-        result = asyncio.run(_check(spec, loaded.path, selected, site=site, page_size=page_size))
+        result = asyncio.run(_check(spec, loaded.path, selected, site=site, page_size=page_size, since=since))
     except _Unready as error:
         click.echo(str(error), err=True)
         return 2
@@ -75,7 +75,7 @@ class _Unready(Exception):
 
 
 async def _check(spec: CollectionSourceSpec, path: Path, streams, *, site: str | None,
-                 page_size: int | None) -> CheckResult:
+                 page_size: int | None, since: datetime | None) -> CheckResult:
     from ic3_pipeline.components.resource import api_resource
     from ic3_pipeline.http_client import ResilientClient
     from ic3_pipeline.sync.streams import CollectionApiError
@@ -102,7 +102,7 @@ async def _check(spec: CollectionSourceSpec, path: Path, streams, *, site: str |
     async with ResilientClient(base_url, headers=headers, policy=policy, auth=auth) as client:
         for stream in streams:
             probe = await probe_stream(client, connector, stream, partition=sites[0] if stream.partitioned else None,
-                                       page_size=size)
+                                       page_size=size, since=since if stream.change_field else None)
             probes.append(probe)
             if probe.auth:  # the same credentials would be refused for every other stream
                 break
@@ -126,6 +126,7 @@ def _print(result: CheckResult, rows: int) -> None:
     click.echo(f"{result.source} ({result.path}) at {result.base_url}: one page per stream, nothing written")
     for probe in result.streams:
         where = f" [{probe.partition}]" if probe.partition else ""
+        where += f" (changed since {probe.since.isoformat()})" if probe.since else ""
         click.echo("")
         if probe.error:
             click.echo(f"{probe.stream}{where}: FAILED {probe.method} {probe.url}".rstrip())
@@ -185,7 +186,7 @@ def _as_json(result: CheckResult) -> dict[str, Any]:
     return {
         "source": result.source, "file": str(result.path), "base_url": result.base_url, "ok": result.exit_code == 0,
         "streams": [{**{name: getattr(probe, name) for name in (
-            "stream", "partition", "method", "url", "records", "total", "more", "table", "columns", "rows", "lookups",
+            "stream", "partition", "since", "method", "url", "records", "total", "more", "table", "columns", "rows", "lookups",
             "error", "auth")}, "problems": [dataclasses.asdict(problem) for problem in probe.problems]}
             for probe in result.streams],
     }

@@ -87,6 +87,9 @@ def load_connector(name: str, defs_dir: Path | None = None) -> LoadedConnector:
         found = tree.get_all_components(of_type=CmmsCollections)
     except Exception as error:  # Dagster wraps the component's error; the user needs the innermost located one
         raise ConnectorFileError(load_error_text(error)) from None
+    if not found and "CmmsConnection" in path.read_text(encoding="utf-8"):
+        raise ConnectorFileError(f"{path}: {name} is a CmmsConnection (one asset per call, e.g. Innomaint); "
+                                 "`ic3 connector check` reads collection sources (CmmsCollections) only.")
     if len(found) != 1:
         raise ConnectorFileError(f"{path}: declares {len(found)} CmmsCollections components; `ic3 connector check` "
                                  "reads a file with exactly one (type: ic3_pipeline.components.CmmsCollections)")

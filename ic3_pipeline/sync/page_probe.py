@@ -38,6 +38,7 @@ class StreamProbe:
 
     stream: str
     partition: str | None
+    since: datetime | None = None  # asked as an incremental read (changed since this instant)
     method: str = "GET"
     url: str = ""  # as the connector asked for it, before per-request credentials (a key, a signature) are added
     records: int = 0
@@ -59,7 +60,7 @@ class StreamProbe:
 async def probe_stream(client: ResilientClient, connector: CollectionConnector, stream: StreamSpec, *,
                        partition: str | None, page_size: int, since: datetime | None = None) -> StreamProbe:
     """The first page of ``stream`` (in ``partition``, changed since ``since`` if given), read and mapped."""
-    probe = StreamProbe(stream=stream.name, partition=partition)
+    probe = StreamProbe(stream=stream.name, partition=partition, since=since)
     try:
         call = as_call(connector.page_request(PageRequest(stream, partition, since, page_size)))
         probe.method, probe.url = call.method, call.url

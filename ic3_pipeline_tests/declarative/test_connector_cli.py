@@ -202,3 +202,23 @@ def test_a_per_site_preset_reads_the_first_configured_site_or_the_one_asked_for(
     finally:
         sim.stop()
     assert_nothing_written(tmp_path)
+
+
+def test_since_asks_as_an_incremental_read_would(tmp_path, simulator):
+    from datetime import datetime, timezone
+
+    defs = upkeep_with(tmp_path, assets=ASSETS_UNIFIED)
+    stamps = sorted(datetime.fromisoformat(r["updatedAt"].replace("Z", "+00:00")) for r in simulator.truth("assets"))
+    middle = stamps[len(stamps) // 2].replace(microsecond=123000)  # between two records' times
+    newer = [stamp for stamp in stamps if stamp >= middle]
+    assert 0 < len(newer) < len(stamps)
+    done = check(tmp_path, "upkeep", "--defs-dir", str(defs), "--stream", "assets", "--json", "--since",
+                 middle.isoformat(), base_url=simulator.base_url)
+    assert done.returncode == 0, done.stderr
+    (assets,) = json.loads(done.stdout)["streams"]
+    assert f"updatedAtGreaterThan={int(middle.timestamp() * 1000)}" in assets["url"]  # the preset's epoch_ms {since}
+    assert assets["records"] == len(newer) and assets["since"].startswith(middle.isoformat()[:19])
+    assert all(datetime.fromisoformat(row["source_updated_at"]) >= middle for row in assets["rows"])
+    bad = check(tmp_path, "upkeep", "--since", "yesterday", base_url=simulator.base_url)
+    assert bad.returncode == 2 and "is not an ISO instant" in bad.stderr
+    assert_nothing_written(tmp_path)
