@@ -265,6 +265,72 @@ def db_current() -> None:
     sys.exit(current())
 
 
+@main.group("connector")
+def connector() -> None:
+    """A collection source's YAML (defs/NAME/defs.yaml): scaffold it, check it against the real API, its schema."""
+
+
+_DEFS_DIR = click.option("--defs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                         help="The folder holding NAME/defs.yaml (default: the project's ic3_pipeline/defs).")
+
+
+@connector.command("check")
+@click.argument("name")
+@click.option("--stream", "streams", multiple=True, help="Only this stream (repeatable; default: every stream).")
+@click.option("--site", default=None, help="The site a per-site stream asks for (default: the first configured).")
+@click.option("--page-size", type=click.IntRange(1, 10_000), default=None,
+              help="Records asked for (default: the source's paging.page_size).")
+@click.option("--rows", type=click.IntRange(0), default=5, show_default=True, help="Mapped rows shown per stream.")
+@click.option("--since", default=None, help="Ask as an incremental read would: records changed since this ISO instant "
+                                           "(UTC unless it has an offset); streams without change_field read whole.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (every row and problem).")
+@_DEFS_DIR
+def connector_check(name: str, streams: tuple[str, ...], site: str | None, page_size: int | None, rows: int,
+                    since: str | None, as_json: bool, defs_dir: Path | None) -> None:
+    """Load defs/NAME/defs.yaml, read ONE page of each stream from the API (credentials from the environment) and
+    print the raw record count, the mapped unified rows and every mapping problem. Writes nothing, launches no run.
+
+    Exit status: 0 all good; 1 a page failed or a record would not land whole (no key, a field the mapping cannot
+    convert); 2 the YAML is wrong (file, line and key) or the environment lacks the base URL or a secret."""
+    from ic3_pipeline.cli.connector import run_check
+
+    from datetime import datetime, timezone
+
+    instant = None
+    if since is not None:
+        try:
+            instant = datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"{since!r} is not an ISO instant (2026-03-01T13:00:00Z)",
+                                     param_hint="--since") from None
+        instant = instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
+    sys.exit(run_check(name, streams=streams, site=site, page_size=page_size, rows=rows, as_json=as_json,
+                       defs_dir=defs_dir, since=instant))
+
+
+@connector.command("new")
+@click.argument("name")
+@_DEFS_DIR
+def connector_new(name: str, defs_dir: Path | None) -> None:
+    """Scaffold defs/NAME/defs.yaml from a commented template (bearer auth, offset paging, incremental, one stream
+    with a `unified:` block; variables NAME_BASE_URL and NAME_TOKEN) that passes `dg check defs` as it is. Never
+    replaces an existing file. (`dg scaffold defs ic3_pipeline.components.CmmsCollections NAME` writes the same.)"""
+    from ic3_pipeline.cli.connector import run_new
+
+    sys.exit(run_new(name, defs_dir))
+
+
+@connector.command("schema")
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (default: standard output).")
+def connector_schema(out: Path | None) -> None:
+    """Print the JSON Schema of a CmmsCollections defs.yaml (from the component's models), for editors; the
+    checked-in copy is ic3_pipeline/components/cmms_collections.schema.json."""
+    from ic3_pipeline.cli.connector import run_schema
+
+    sys.exit(run_schema(out))
+
+
 @main.command("demo")
 @click.option("--assets", default=2957, show_default=True)
 @click.option("--sites", default=60, show_default=True)

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from dagster import Definitions
 from dagster.components import Component, ComponentLoadContext, Model, Resolvable, ResolutionContext, Resolver
+from dagster.components.scaffold.scaffold import scaffold_with
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ic3_pipeline.components.collection_assets import build_collection_definitions
@@ -32,6 +33,7 @@ from ic3_pipeline.components.connection import (
     _located,
     _SOURCE_NAME,
 )
+from ic3_pipeline.components.connector_scaffold import CollectionsScaffolder
 from ic3_pipeline.components.declarative_api import ApiAttributes, StreamApiAttributes
 from ic3_pipeline.components.resource import CmmsApiResource, api_resource
 from ic3_pipeline.components.source import HttpSettings, StepRetry
@@ -119,6 +121,7 @@ class PagingAttributes(Resolvable, Model):
         return self
 
 
+@scaffold_with(CollectionsScaffolder)
 class CmmsCollections(Component, Resolvable, Model):
     """A connection to a CMMS whose API answers paged collections: one asset per stream, in load order."""
 
