@@ -88,7 +88,7 @@ def load_connector(name: str, defs_dir: Path | None = None) -> LoadedConnector:
     except Exception as error:  # Dagster wraps the component's error; the user needs the innermost located one
         raise ConnectorFileError(load_error_text(error)) from None
     if not found and "CmmsConnection" in path.read_text(encoding="utf-8"):
-        raise ConnectorFileError(f"{path}: {name} is a CmmsConnection (one asset per call, e.g. Innomaint); "
+        raise ConnectorFileError(f"{path}: {name} is a CmmsConnection (one asset per call); "
                                  "`ic3 connector check` reads collection sources (CmmsCollections) only.")
     if len(found) != 1:
         raise ConnectorFileError(f"{path}: declares {len(found)} CmmsCollections components; `ic3 connector check` "

@@ -239,7 +239,7 @@ class StreamApiAttributes(Resolvable, Model):
 class ApiAttributes(StreamApiAttributes):
     """The source's HTTP shape: its name, auth, and what every stream shares."""
 
-    name: str = Field(description="The API's name in messages (`UpKeep`).")
+    name: str = Field(description="The API's name in messages (as its users call it).")
     auth: AuthAttributes = Field(default_factory=lambda: AuthAttributes(kind="none"), description="How calls are "
                                  "authorised.")
 

@@ -18,6 +18,7 @@ import hmac
 import json
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -112,7 +113,7 @@ def signature(secret: bytes, url: str) -> str:
     return hmac.new(secret, unsigned.encode(), hashlib.sha256).hexdigest()
 
 
-class TokenAuth(httpx.Auth):
+class TokenAuth(httpx.Auth, ABC):
     """A token fetched by a request of its own, cached, put in a header of every call; fetched again when it
     expires (``renew_before_s`` early) or when a call is answered 401. One fetch at a time: calls in flight wait for
     it and share its token."""
@@ -126,12 +127,13 @@ class TokenAuth(httpx.Auth):
         self._lock = asyncio.Lock()
         self.fetches = 0  # tokens fetched (for tests and figures)
 
-    def token_request(self) -> httpx.Request:  # pragma: no cover - every kind says its own
-        raise NotImplementedError
+    @abstractmethod
+    def token_request(self) -> httpx.Request:
+        """The request that fetches a token (each kind says its own)."""
 
-    def read_token(self, body: Any) -> tuple[str | None, float | None]:  # pragma: no cover
+    @abstractmethod
+    def read_token(self, body: Any) -> tuple[str | None, float | None]:
         """(token, expiry as time.time()) from the token answer's JSON."""
-        raise NotImplementedError
 
     def _valid(self) -> bool:
         return self._token is not None and (

@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -149,7 +150,7 @@ def retry_after(wait_s: float) -> str:
     return str(max(1, math.ceil(wait_s)))
 
 
-class RecordApiSimulator(LoopbackServer):
+class RecordApiSimulator(LoopbackServer, ABC):
     """A simulated CMMS API over a :class:`CmmsDataset`; subclasses give routes, auth, rendering and error bodies."""
 
     config_class: ClassVar[type[RecordApiConfig]] = RecordApiConfig
@@ -170,20 +171,21 @@ class RecordApiSimulator(LoopbackServer):
 
     # -- what a subclass provides --------------------------------------------------------------------
 
+    @abstractmethod
     def api_routes(self) -> list[BaseRoute]:
-        raise NotImplementedError
+        """The API's own routes."""
 
+    @abstractmethod
     def render(self, collection: str, record: Record) -> dict[str, Any]:
         """One neutral record in the API's shape, every field."""
-        raise NotImplementedError
 
+    @abstractmethod
     def throttled(self, wait_s: float) -> Answer:
         """The API's answer over its rate limit."""
-        raise NotImplementedError
 
+    @abstractmethod
     def server_error(self, kind: str) -> Answer:
         """The API's answer for an injected ``500`` or ``503``."""
-        raise NotImplementedError
 
     # -- control -------------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Reading a record's change field as an instant, whatever form the API writes it in.
 
-The high-water mark is the largest change value committed. APIs write that value as an ISO 8601 instant (Maximo,
-UpKeep), as OData V2's ``/Date(ms)/`` or ``/Date(ms+0100)/`` (SAP), or as epoch seconds or milliseconds (Fiix's
-``intUpdated``); each becomes the same UTC instant here, so any of them can carry a mark.
+The high-water mark is the largest change value committed. APIs write that value as an ISO 8601 instant, as OData
+V2's ``/Date(ms)/`` or ``/Date(ms+0100)/``, or as epoch seconds or milliseconds; each becomes the same UTC instant
+here, so any of them can carry a mark (the presets' YAML files say which form each API uses).
 """
 
 from __future__ import annotations
