@@ -93,24 +93,30 @@ def rollup_metadata(level: Level | None, groups: list[Rollup]) -> dict[str, obje
     return metadata
 
 
-def _build_rollup(level: Level | None, deps: Sequence[AssetKey]) -> AssetsDefinition:
-    table = TABLES[level][0].name
-    what = f"per {level}" if level else "for the whole fleet"
-
-    @asset(
-        key=_KEYS[level],
+def _kpi_asset(key: AssetKey, deps: Sequence[AssetKey], description: str):
+    """The decorator every KPI table's asset shares: the group, kinds, owners, tag and the automation that recomputes
+    it once its sources' data has landed."""
+    return asset(
+        key=key,
         group_name=GROUP,
         deps=list(deps),
         kinds={warehouse_kind(), "table"},
         owners=OWNERS,
         tags=KPI_TAG,
         automation_condition=AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()),
-        description=(
-            f"`{table}`: MTTR, MTBF and inherent availability {what}, from the sums of the assets' repair events, "
-            "repair hours and operating hours (never averages of averages); assets lacking one of them counted as "
-            "`assets_without_data`. The numbers `ic3 kpi` prints."
-        ),
+        description=description,
     )
+
+
+def _build_rollup(level: Level | None, deps: Sequence[AssetKey]) -> AssetsDefinition:
+    table = TABLES[level][0].name
+    what = f"per {level}" if level else "for the whole fleet"
+
+    @_kpi_asset(_KEYS[level], deps, (
+        f"`{table}`: MTTR, MTBF and inherent availability {what}, from the sums of the assets' repair events, "
+        "repair hours and operating hours (never averages of averages); assets lacking one of them counted as "
+        "`assets_without_data`. The numbers `ic3 kpi` prints."
+    ))
     def rollup(warehouse: WarehouseResource) -> MaterializeResult:
         groups = refresh_rollup_table(warehouse.engine(), level, utc_now())
         return MaterializeResult(metadata=rollup_metadata(level, groups))
@@ -119,19 +125,10 @@ def _build_rollup(level: Level | None, deps: Sequence[AssetKey]) -> AssetsDefini
 
 
 def _build_daily(deps: Sequence[AssetKey]) -> AssetsDefinition:
-    @asset(
-        key=DAILY,
-        group_name=GROUP,
-        deps=list(deps),
-        kinds={warehouse_kind(), "table"},
-        owners=OWNERS,
-        tags=KPI_TAG,
-        automation_condition=AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()),
-        description=(
-            "`ic3_kpi_daily`: the site, customer and fleet KPIs as `ic3_asset_performance_history` stood at the end "
-            "of each UTC day (recomputed from the day the history last changed, up to today)."
-        ),
-    )
+    @_kpi_asset(DAILY, deps, (
+        "`ic3_kpi_daily`: the site, customer and fleet KPIs as `ic3_asset_performance_history` stood at the end "
+        "of each UTC day (recomputed from the day the history last changed, up to today)."
+    ))
     def kpi_daily(warehouse: WarehouseResource) -> MaterializeResult:
         days = refresh_daily(warehouse.engine(), utc_now())
         return MaterializeResult(metadata={
@@ -168,20 +165,11 @@ def work_order_metadata(report: WorkOrderReport) -> dict[str, object]:
 
 
 def _build_work_orders(deps: Sequence[AssetKey]) -> AssetsDefinition:
-    @asset(
-        key=WORK_ORDERS,
-        group_name=GROUP,
-        deps=list(deps),
-        kinds={warehouse_kind(), "table"},
-        owners=OWNERS,
-        tags=KPI_TAG,
-        automation_condition=AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()),
-        description=(
-            "`ic3_kpi_work_orders`: PM compliance, backlog (count and age), overdue work orders and corrective MTTR "
-            "per site, per source and for the fleet, from `cmms_work_order` (every source, deleted rows left out), "
-            "over the last IC3_KPI_PERIOD_DAYS days (default 30), PM grace IC3_KPI_PM_GRACE_DAYS (default 0)."
-        ),
-    )
+    @_kpi_asset(WORK_ORDERS, deps, (
+        "`ic3_kpi_work_orders`: PM compliance, backlog (count and age), overdue work orders and corrective MTTR "
+        "per site, per source and for the fleet, from `cmms_work_order` (every source, deleted rows left out), "
+        "over the last IC3_KPI_PERIOD_DAYS days (default 30), PM grace IC3_KPI_PM_GRACE_DAYS (default 0)."
+    ))
     def kpi_work_orders(warehouse: WarehouseResource) -> MaterializeResult:
         try:
             settings = WorkOrderSettings.from_env()
