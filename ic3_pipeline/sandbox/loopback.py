@@ -5,6 +5,7 @@ that drops the connection half-way on purpose."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 
 import uvicorn
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from ic3_pipeline.sandbox.innomaint_data import stable_fraction
@@ -178,6 +179,37 @@ class SimulatorState:
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {**self.counts, self._per_key_name: dict(self.per_key), "faults": dict(self.faults)}
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """A test control's JSON body (an empty body is ``{}``); ``ValueError`` when it is not an object."""
+    body = json.loads(await request.body() or b"{}")
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    return body
+
+
+class SimulatorControls:
+    """The test controls a simulator built on :class:`SimulatorState` serves under ``/_sim/``: its statistics, a
+    reset of them, and its knobs (``GET`` shows them, ``POST`` changes some). The simulator provides ``stats()``,
+    ``reset_stats()``, ``configure(**changes)`` and ``_state``."""
+
+    _state: SimulatorState
+
+    async def _handle_stats(self, request: Request) -> Response:
+        return JSONResponse(self.stats())  # type: ignore[attr-defined]
+
+    async def _handle_reset(self, request: Request) -> Response:
+        self.reset_stats()  # type: ignore[attr-defined]
+        return JSONResponse({"reset": True})
+
+    async def _handle_config(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                self.configure(**await json_object(request))  # type: ignore[attr-defined]
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self._state.config.public())  # type: ignore[attr-defined]
 
 
 class LoopbackServer:

@@ -48,7 +48,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, SimulatorState, effective_burst
+from ic3_pipeline.sandbox.loopback import (
+    DroppedResponse,
+    LoopbackServer,
+    SimulatorControls,
+    SimulatorState,
+    effective_burst,
+    json_object,
+)
 from ic3_pipeline.sandbox.maximo_data import Key, MaximoDataset, Row, ValueFn
 from ic3_pipeline.sandbox.maximo_query import (
     Ordering,
@@ -164,7 +171,7 @@ class _Answer:
     body: bytes
 
 
-class MaximoSimulator(LoopbackServer):
+class MaximoSimulator(SimulatorControls, LoopbackServer):
     """The simulated Maximo: seven object structures over ``config.sites``, served on a loopback port."""
 
     name = "Maximo simulator"
@@ -480,21 +487,6 @@ class MaximoSimulator(LoopbackServer):
 
     # -- admin endpoints -----------------------------------------------------------------------------
 
-    async def _handle_stats(self, request: Request) -> Response:
-        return JSONResponse(self.stats())
-
-    async def _handle_reset(self, request: Request) -> Response:
-        self.reset_stats()
-        return JSONResponse({"reset": True})
-
-    async def _handle_config(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                self.configure(**await _json_object(request))
-            except (ValueError, TypeError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(self._state.config.public())
-
     async def _handle_change(self, request: Request) -> Response:
         return await self._admin(request, lambda body: {"changed": self.change(
             body["os"], int(body.get("count", 1)), body.get("site"))})
@@ -515,18 +507,11 @@ class MaximoSimulator(LoopbackServer):
 
     async def _admin(self, request: Request, action: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
         try:
-            return JSONResponse(action(await _json_object(request)))
+            return JSONResponse(action(await json_object(request)))
         except KeyError as exc:
             return JSONResponse({"error": f"missing or unknown {exc}"}, status_code=400)
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    body = json.loads(await request.body() or b"{}")
-    if not isinstance(body, dict):
-        raise ValueError("expected a JSON object")
-    return body
 
 
 def _authorized(request: Request, params: dict[str, str], config: MaximoSimConfig) -> bool:

@@ -42,7 +42,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ic3_pipeline.sandbox.cmms_records import COLLECTIONS, CmmsDataset, Record
-from ic3_pipeline.sandbox.loopback import DroppedResponse, LoopbackServer, SimulatorState, effective_burst
+from ic3_pipeline.sandbox.loopback import (
+    DroppedResponse,
+    LoopbackServer,
+    SimulatorControls,
+    SimulatorState,
+    effective_burst,
+    json_object,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +157,7 @@ def retry_after(wait_s: float) -> str:
     return str(max(1, math.ceil(wait_s)))
 
 
-class RecordApiSimulator(LoopbackServer, ABC):
+class RecordApiSimulator(SimulatorControls, LoopbackServer, ABC):
     """A simulated CMMS API over a :class:`CmmsDataset`; subclasses give routes, auth, rendering and error bodies."""
 
     config_class: ClassVar[type[RecordApiConfig]] = RecordApiConfig
@@ -312,21 +319,6 @@ class RecordApiSimulator(LoopbackServer, ABC):
             Route("/_sim/records", self._handle_records, methods=["GET"]),
         ]
 
-    async def _handle_stats(self, request: Request) -> Response:
-        return JSONResponse(self.stats())
-
-    async def _handle_reset(self, request: Request) -> Response:
-        self.reset_stats()
-        return JSONResponse({"reset": True})
-
-    async def _handle_config(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                self.configure(**await _json_object(request))
-            except (ValueError, TypeError) as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(self._state.config.public())
-
     async def _handle_change(self, request: Request) -> Response:
         async def change(body: dict[str, Any]) -> dict[str, Any]:
             return {"changed": self.change(body["collection"], int(body.get("count", 1)), body.get("ids"))}
@@ -364,7 +356,7 @@ class RecordApiSimulator(LoopbackServer, ABC):
     async def _control(self, request: Request,
                        action: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]) -> Response:
         try:
-            body = await _json_object(request) if request.method == "POST" else {}
+            body = await json_object(request) if request.method == "POST" else {}
             return JSONResponse(await action(body))
         except KeyError as exc:
             return JSONResponse({"error": f"missing or unknown {exc}; collections: {list(COLLECTIONS)}"},
@@ -375,13 +367,6 @@ class RecordApiSimulator(LoopbackServer, ABC):
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (datetime, date)) else value
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    body = json.loads(await request.body() or b"{}")
-    if not isinstance(body, dict):
-        raise ValueError("expected a JSON object")
-    return body
 
 
 def serve(simulator: RecordApiSimulator, *, banner: str, host: str = "127.0.0.1", port: int,
