@@ -43,4 +43,5 @@ def test_console_prints_no_debug_event_lines_and_the_event_log_keeps_everything(
     printed = completed.stdout + completed.stderr
     assert " - DEBUG - " not in printed and "ASSET_MATERIALIZATION" not in printed, printed[-2000:]
     assert "an info line the event log keeps" in printed  # the runs' own lines still show
-    assert "EVENT LOG 3 1" in completed.stdout  # the whole database's status, innomaint's, maximo's; the info line
+    # the whole database's status and each source's (innomaint, maximo, upkeep, fiix, sap_pm); the info line
+    assert "EVENT LOG 6 1" in completed.stdout

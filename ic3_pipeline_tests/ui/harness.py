@@ -29,6 +29,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 VIEWPORT = {"width": 1440, "height": 960}
+LOCATION = "ic3_pipeline.definitions"  # workspace.yaml's python_module, the code location's name
+REPOSITORY = "__repository__"  # what Dagster calls a location's Definitions
 GROUPS = ("register", "innomaint", "status")
 ASSETS = {
     "register": ("asset_register",),
@@ -230,6 +232,16 @@ def open_asset_graph(page, base_url: str) -> None:
     if right:  # drop the empty canvas on the right; the graph keeps its zoom and position
         page.set_viewport_size({"width": min(VIEWPORT["width"], max(960, int(right) + 64)), "height": VIEWPORT["height"]})
         settle(page, 600)
+
+
+def open_group_graph(page, base_url: str, group: str) -> None:
+    """One asset group's lineage, fitted: its assets drawn with their partitions and checks, which the global graph,
+    zoomed out to hold every source's group, draws too small to show."""
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{base_url}/locations/{REPOSITORY}@{LOCATION}/asset-groups/{group}/lineage")
+    for asset in ASSETS.get(group, ()):
+        page.get_by_text(asset, exact=True).first.wait_for()
+    settle(page)
 
 
 def open_partitions(page, base_url: str, asset: str, partition: str | None = None) -> None:
