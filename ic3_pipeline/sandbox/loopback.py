@@ -5,6 +5,7 @@ that drops the connection half-way on purpose."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -195,6 +196,22 @@ class SimulatorControls:
     ``reset_stats()``, ``configure(**changes)`` and ``_state``."""
 
     _state: SimulatorState
+    dataset_knobs: frozenset[str] = frozenset()  # knobs that shape the data: fixed once the simulator is built
+
+    def configure(self, **changes: Any) -> None:
+        """Change knobs of a running simulator; unknown, dataset or bad knobs raise and change nothing."""
+        current = self._state.config
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(current)})
+        if unknown:
+            raise ValueError(f"unknown simulator knobs {unknown}")
+        fixed = sorted(k for k in set(changes) & self.dataset_knobs if changes[k] != getattr(current, k))
+        if fixed:
+            raise ValueError(f"{fixed} shape the dataset and are fixed once the simulator is built")
+        try:
+            updated = dataclasses.replace(current, **changes)
+        except TypeError as exc:
+            raise ValueError(f"invalid simulator config: {exc}") from exc
+        self._state.replace_config(updated)
 
     async def _handle_stats(self, request: Request) -> Response:
         return JSONResponse(self.stats())  # type: ignore[attr-defined]
@@ -206,7 +223,7 @@ class SimulatorControls:
     async def _handle_config(self, request: Request) -> Response:
         if request.method == "POST":
             try:
-                self.configure(**await json_object(request))  # type: ignore[attr-defined]
+                self.configure(**await json_object(request))
             except (ValueError, TypeError) as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(self._state.config.public())  # type: ignore[attr-defined]

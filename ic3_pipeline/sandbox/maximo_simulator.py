@@ -174,6 +174,8 @@ class _Answer:
 class MaximoSimulator(SimulatorControls, LoopbackServer):
     """The simulated Maximo: seven object structures over ``config.sites``, served on a loopback port."""
 
+    dataset_knobs = _DATASET_KNOBS
+
     name = "Maximo simulator"
     url_path = CONTEXT_ROOT  # the base URL runs up to and including the context root
 
@@ -192,21 +194,6 @@ class MaximoSimulator(SimulatorControls, LoopbackServer):
     def config(self) -> MaximoSimConfig:
         """The current knobs (a copy: change them with ``configure``)."""
         return dataclasses.replace(self._state.config)
-
-    def configure(self, **changes: Any) -> None:
-        """Change knobs of a running simulator; unknown, dataset or bad knobs raise and change nothing."""
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(MaximoSimConfig)})
-        if unknown:
-            raise ValueError(f"unknown simulator knobs {unknown}")
-        current = self._state.config
-        fixed = sorted(k for k in set(changes) & _DATASET_KNOBS if changes[k] != getattr(current, k))
-        if fixed:
-            raise ValueError(f"{fixed} shape the dataset and are fixed once the simulator is built")
-        try:
-            updated = dataclasses.replace(current, **changes)
-        except TypeError as exc:
-            raise ValueError(f"invalid simulator config: {exc}") from exc
-        self._state.replace_config(updated)
 
     def stats(self) -> dict[str, Any]:
         """What the server saw; the same as ``GET /_sim/stats``.

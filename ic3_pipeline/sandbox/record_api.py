@@ -160,6 +160,8 @@ def retry_after(wait_s: float) -> str:
 class RecordApiSimulator(SimulatorControls, LoopbackServer, ABC):
     """A simulated CMMS API over a :class:`CmmsDataset`; subclasses give routes, auth, rendering and error bodies."""
 
+    dataset_knobs = _DATASET_KNOBS
+
     config_class: ClassVar[type[RecordApiConfig]] = RecordApiConfig
     #: Neutral values this API can express (see ``CmmsDataset``).
     work_statuses: ClassVar[tuple[str, ...]] = ("open", "in_progress", "on_hold", "completed", "cancelled")
@@ -200,21 +202,6 @@ class RecordApiSimulator(SimulatorControls, LoopbackServer, ABC):
     def config(self) -> RecordApiConfig:
         """The current knobs (a copy: change them with ``configure``)."""
         return dataclasses.replace(self._state.config)
-
-    def configure(self, **changes: Any) -> None:
-        """Change knobs of a running simulator; unknown, dataset or bad knobs raise and change nothing."""
-        current = self._state.config
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(current)})
-        if unknown:
-            raise ValueError(f"unknown simulator knobs {unknown}")
-        fixed = sorted(k for k in set(changes) & _DATASET_KNOBS if changes[k] != getattr(current, k))
-        if fixed:
-            raise ValueError(f"{fixed} shape the dataset and are fixed once the simulator is built")
-        try:
-            updated = dataclasses.replace(current, **changes)
-        except TypeError as exc:
-            raise ValueError(f"invalid simulator config: {exc}") from exc
-        self._state.replace_config(updated)
 
     def stats(self) -> dict[str, Any]:
         """What the server saw; the same as ``GET /_sim/stats``.
