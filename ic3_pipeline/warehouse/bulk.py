@@ -34,33 +34,82 @@ class DriverStatement:
     bind_names: tuple[str, ...]  # the names the compiled SQL uses (named paramstyles)
 
     def bind(self, rows: Iterable[Mapping[str, Any]]) -> list:
-        names, processors = self.names, self.processors
-        # A group's rows share their timestamps: each distinct value is converted once.
-        converting = [(index, processor, {}) for index, processor in enumerate(processors) if processor is not None]
-        bound = []
-        pick = itemgetter(*names) if len(names) > 1 else (lambda row: tuple(row[name] for name in names))
-        for row in rows:
-            try:
-                values = list(pick(row))
-            except KeyError:  # a column this row lacks is bound as NULL
-                values = [row.get(name) for name in names]
-            for index, processor, done in converting:
-                value = values[index]
-                if value is not None:
-                    memo = (value.__class__, value)  # 1, 1.0 and True are equal keys, yet not the same value
-                    try:
-                        values[index] = done[memo]
-                    except KeyError:
-                        values[index] = done[memo] = processor(value)
-                    except TypeError:  # not hashable
-                        values[index] = processor(value)
-            bound.append(tuple(values) if self.positional else dict(zip(self.bind_names, values)))
-        return bound
+        """``rows`` as the driver's parameters: tuples in bind order (dictionaries for named paramstyles)."""
+        if not self.positional:
+            return [dict(zip(self.bind_names, values)) for values in self._bound_rows(rows)]
+        return self._bound_rows(rows)
+
+    def bind_columns(self, rows: Iterable[Mapping[str, Any]]) -> list[list]:
+        """``rows`` bound column by column, one list per bind name (an ``unnest`` statement's arrays)."""
+        picked = self._picked(rows)
+        if not picked:
+            return [[] for _ in self.names]
+        columns = [list(column) for column in zip(*picked)]
+        for index, processor in self._converting():
+            columns[index] = _converted(columns[index], processor)
+        return columns
+
+    def _bound_rows(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple]:
+        # Rows are picked whole by one C-level itemgetter; only the few columns with a bind processor are then
+        # converted, column by column (transposing with zip costs far less than converting value by value per row).
+        picked = self._picked(rows)
+        converting = self._converting()
+        if not converting or not picked:
+            return picked
+        columns = list(zip(*picked))
+        for index, processor in converting:
+            columns[index] = _converted(columns[index], processor)
+        return list(zip(*columns))
+
+    def _picked(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple]:
+        names = self.names
+        rows = rows if isinstance(rows, list) else list(rows)
+        if len(names) == 1:
+            (name,) = names
+            return [(row.get(name),) for row in rows]
+        pick = itemgetter(*names)
+        try:
+            return list(map(pick, rows))
+        except KeyError:  # a column a row lacks is bound as NULL
+            return [tuple(row.get(name) for name in names) for row in rows]
+
+    def _converting(self) -> list[tuple[int, Callable[[Any], Any]]]:
+        return [(index, processor) for index, processor in enumerate(self.processors) if processor is not None]
 
     def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per row, as one ``executemany`` of the driver."""
         if rows:
             conn.exec_driver_sql(self.sql, self.bind(rows))
+
+
+def _converted(column: Sequence[Any], processor: Callable[[Any], Any]) -> list:
+    """``column``'s values through ``processor``, NULL kept. A group's rows share their timestamps: each distinct
+    value is converted once, the column mapped through a dictionary (C-level ``set``, ``map``: no Python per value)."""
+    try:
+        distinct = set(column)
+    except TypeError:  # a value that is not hashable: convert each
+        return [None if value is None else processor(value) for value in column]
+    distinct.discard(None)
+    if len(set(map(type, distinct))) > 1:  # 1, 1.0 and True are equal keys, yet not the same value
+        return _converted_by_kind(column, processor)
+    # One kind of value: equal values are one key, converted once (the first seen: a set keeps the first of equals).
+    converted = {value: processor(value) for value in distinct}
+    converted[None] = None
+    return list(map(converted.__getitem__, column))
+
+
+def _converted_by_kind(column: Sequence[Any], processor: Callable[[Any], Any]) -> list:
+    done: dict[tuple[type, Any], Any] = {}
+    out = []
+    for value in column:
+        if value is None:
+            out.append(None)
+            continue
+        memo = (value.__class__, value)
+        if memo not in done:
+            done[memo] = processor(value)
+        out.append(done[memo])
+    return out
 
 
 _COMPILED: dict[tuple[int, str, tuple[str, ...]], tuple[ClauseElement, Any]] = {}
@@ -113,7 +162,7 @@ class UnnestInsert:
     row: DriverStatement
 
     def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        conn.exec_driver_sql(self.sql, tuple(list(column) for column in zip(*self.row.bind(rows))))
+        conn.exec_driver_sql(self.sql, tuple(self.row.bind_columns(rows)))
 
 
 def array_element_type(sql_type: TypeEngine, dialect: Dialect) -> str:
