@@ -13,6 +13,7 @@ every asset from its landed answer: read, parse and write, with its peak memory 
 
     python -m bench.write_path               # 30,000 assets (release: 3,000)
     python -m bench.write_path --quick       # 3,000 (release: 500)
+    python -m bench.write_path --baseline main --only SQLite   # and a fourth tree: main's, to compare a change with
 """
 
 from __future__ import annotations
@@ -65,14 +66,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3,000 assets (release 500)")
     parser.add_argument("--assets", type=int, default=None, help="assets written by the two newer trees")
     parser.add_argument("--only", choices=["SQLite", "PostgreSQL"], help="one database only")
+    parser.add_argument("--baseline", metavar="REF", help="also measure the tree at this commit or branch (before "
+                        "this tree, ``--assets`` assets): a change's before and after in one run")
     parser.add_argument("--postgres-url", default=os.environ.get("IC3_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
     args = parser.parse_args()
     assets = args.assets or (3_000 if args.quick else 30_000)
     release_assets = min(assets, 500 if args.quick else 3_000)
     register = str(register_file(assets))
     heading(f"Write path (responses → all tables), {assets:,} assets; re-parse of the same")
+    trees = list(TREES)
+    if args.baseline:
+        trees.insert(-1, (f"baseline ({args.baseline})", args.baseline))
     table = Table(["database", "tree", "assets", "parse /s", "store /s", "parse + store /s", "× release",
-                   "× before"])
+                   "× before", "store CPU s"])
     reparsed: list[tuple] = []
     schemas = ScratchSchemas(args.postgres_url)
     try:
@@ -83,12 +89,13 @@ def main() -> None:
         databases = ["SQLite"]
     databases = [database for database in databases if args.only in (None, database)]
     with tempfile.TemporaryDirectory(prefix="ic3_bench_trees_") as tmp:
-        roots = {label: (_extract(commit, Path(tmp) / commit) if commit else PROJECT) for label, commit in TREES}
+        roots = {label: (_extract(commit, Path(tmp) / commit.replace("/", "_")) if commit else PROJECT)
+                 for label, commit in trees}
         try:
             for database in databases:
                 rates: dict[str, float] = {}
-                for label, _ in TREES:
-                    url = (f"sqlite:///{tmp}/{label.split()[0]}-{database}.sqlite" if database == "SQLite"
+                for label, _ in trees:
+                    url = (f"sqlite:///{tmp}/{label.split()[0]}-{len(rates)}-{database}.sqlite" if database == "SQLite"
                            else schemas.url_for_new())
                     count = release_assets if label.startswith("release") else assets
                     result = run_in(roots[label], "write_path", register=register, database=url, records=count)
@@ -97,7 +104,8 @@ def main() -> None:
                     both = result["records"] / (result["parse_s"] + result["store_s"])
                     rates[label] = both
                     table.row(database, label, result["records"], parse_rate, store_rate, both,
-                              both / rates["release f7c3f43"], both / rates.get("before (99b20a9)", both))
+                              both / rates["release f7c3f43"], both / rates.get("before (99b20a9)", both),
+                              result.get("store_cpu_s"))
                     if roots[label] == PROJECT:
                         done = in_subprocess("bench.write_path", "measure_reparse", url=url)
                         rate = done["rebuilt"] / done["wall_s"]

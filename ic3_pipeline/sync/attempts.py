@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ic3_pipeline.sync.connector import EntityConnector, FetchOutcome, RecordToWrite, WriteKeys
 from ic3_pipeline.warehouse import database_error_line, tables
-from ic3_pipeline.warehouse.bulk import insert_many, update_many
+from ic3_pipeline.warehouse.bulk import insert_many, one_of, pipelined, update_many
 from ic3_pipeline.warehouse.times import utc_now
 
 asset = tables.asset_master
@@ -144,14 +144,21 @@ def _write_group(
 ) -> None:
     """Every outcome of the group with one statement per table (versions computed under the group's row locks)."""
     ids = [outcome.asset_id for outcome in outcomes]
-    query = select(asset.c.cmms_asset_id, asset.c.asset_id, asset.c.sync_version).where(asset.c.cmms_asset_id.in_(ids))
+    # The asset rows and their state in one round trip; only the asset rows are locked, as before.
+    query = (
+        select(asset.c.cmms_asset_id, asset.c.asset_id, asset.c.sync_version, state.c.sync_version,
+               state.c.consecutive_failures)
+        .select_from(asset.outerjoin(state, and_(state.c.asset_id == asset.c.asset_id,
+                                                 state.c.source == context.source)))
+        .where(one_of(asset.c.cmms_asset_id, ids, conn.dialect))
+    )
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    known = {cmms_id: (asset_id, version) for cmms_id, asset_id, version in conn.execute(query)}
-    states = {asset_id: (version, failures) for asset_id, version, failures in conn.execute(
-        select(state.c.asset_id, state.c.sync_version, state.c.consecutive_failures)
-        .where(state.c.source == context.source, state.c.asset_id.in_([a for a, _ in known.values()]))
-    )}
+        query = query.with_for_update(of=asset)
+    known, states = {}, {}
+    for cmms_id, asset_id, version, state_version, failures in conn.execute(query):
+        known[cmms_id] = (asset_id, version)
+        if state_version is not None:  # both columns are NOT NULL: NULL is "no state row yet"
+            states[asset_id] = (state_version, failures)
     synced_states, failed_states, master_rows, written = [], [], [], []
     for outcome in outcomes:
         if outcome.asset_id not in known:
@@ -180,15 +187,15 @@ def _write_group(
             master = values if connector.mirrors_asset_master else {}
         if master:
             master_rows.append({"row_asset_id": asset_id, **master, "updated_at": now})
-    dialect = conn.dialect
-    for rows, failed in ((synced_states, False), (failed_states, True)):
-        if rows:
-            insert_many(conn, _state_set(dialect.name, keep_synced_at=failed), rows, tuple(rows[0]),
-                        key=("source", "asset_id"))
-    update_master_rows(conn, master_rows)
-    if written:
-        connector.write(conn, written)
-    _log(conn, outcomes, context, now)
+    with pipelined(conn):
+        for rows, failed in ((synced_states, False), (failed_states, True)):
+            if rows:
+                insert_many(conn, _state_set(conn.dialect.name, keep_synced_at=failed), rows, tuple(rows[0]),
+                            key=("source", "asset_id"))
+        update_master_rows(conn, master_rows)
+        if written:
+            connector.write(conn, written)
+        _log(conn, outcomes, context, now)
 
 
 def _to_write(outcome: FetchOutcome, keys: WriteKeys) -> RecordToWrite:

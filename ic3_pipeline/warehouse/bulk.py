@@ -11,15 +11,17 @@ the same values SQLAlchemy itself would send, only without the per-row overhead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Float, Numeric, String, Table
+from sqlalchemy import Connection, Float, Numeric, String, Table, Text, any_, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement, ColumnElement
 from sqlalchemy.types import TypeEngine
 
 
@@ -90,7 +92,9 @@ def _converted(column: Sequence[Any], processor: Callable[[Any], Any]) -> list:
     except TypeError:  # a value that is not hashable: convert each
         return [None if value is None else processor(value) for value in column]
     distinct.discard(None)
-    if len(set(map(type, distinct))) > 1:  # 1, 1.0 and True are equal keys, yet not the same value
+    kinds = set(map(type, column))  # of every value: a set of values keeps one of 1, 1.0 and True
+    kinds.discard(type(None))
+    if len(kinds) > 1:  # 1, 1.0 and True are equal keys, yet not the same value
         return _converted_by_kind(column, processor)
     # One kind of value: equal values are one key, converted once (the first seen: a set keeps the first of equals).
     converted = {value: processor(value) for value in distinct}
@@ -267,3 +271,60 @@ def insert_many(conn: Connection, statement: ClauseElement, rows: Sequence[Mappi
         unnest_insert(statement, conn.dialect, columns).execute(conn, rows)
     else:
         driver_statement(statement, conn.dialect, columns).execute(conn, rows)
+
+
+def one_of(column: ColumnElement, values: Sequence[Any], dialect: Dialect) -> ColumnElement[bool]:
+    """``column IN values`` for a group's keys; on PostgreSQL ``column = ANY(%s)`` with one array parameter.
+
+    An ``IN`` list of a group's 500 keys is 500 parameters: SQLAlchemy renders the list anew for every group, psycopg
+    adapts each value, and the server parses and plans a text that is new each time. The array form's text is fixed,
+    so the server runs it as a prepared statement. The array's element type has no length (``TEXT``, not
+    ``VARCHAR(64)``): a cast to a bounded type would cut a longer key short and could match another row's."""
+    if dialect.name == "postgresql":
+        element = array_element_type(column.type, dialect)
+        kind = Text() if element == "TEXT" else column.type
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(kind)))
+    return column.in_(list(values))
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """The statements run inside, on PostgreSQL (psycopg), sent in pipeline mode: the client binds and sends the next
+    statement while the server still executes the previous one, instead of waiting for each answer (a group's
+    statements are independent: only a read waits, for its own rows). Elsewhere, as they are.
+
+    An error the server reports for a statement is raised where psycopg receives it: at a later statement's execute
+    (SQLAlchemy's wrapped error, as usual) or when the pipeline's end waits for the last answers — there it is
+    wrapped here the same way, so callers see one kind of error (``DataError``, ``IntegrityError``, …) either way."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "psycopg":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    try:
+        with driver.pipeline():
+            yield
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(None, None, error, conn.dialect.loaded_dbapi.Error,
+                                  dialect=conn.dialect) from error
+
+
+def read_rows(conn: Connection, statement: ClauseElement) -> list[tuple]:
+    """The rows of the SELECT ``statement``, also inside :func:`pipelined` (SQLAlchemy asks a pipelined cursor for
+    its columns before psycopg has its answer, and takes it for a statement without rows): there through psycopg's
+    cursor, whose fetch waits for the answer, errors wrapped as SQLAlchemy wraps them."""
+    driver = conn.connection.driver_connection if conn.dialect.name == "postgresql" else None
+    if driver is None or conn.dialect.driver != "psycopg" or driver.pgconn.pipeline_status == 0:
+        return [tuple(row) for row in conn.execute(statement)]
+    compiled = statement.compile(dialect=conn.dialect)
+    params = compiled.construct_params()
+    for name, bind in compiled.binds.items():
+        processor = bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if processor is not None and name in params:
+            params[name] = processor(params[name])
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(compiled.string, params)
+            return cursor.fetchall()
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(compiled.string, params, error, conn.dialect.loaded_dbapi.Error,
+                                  dialect=conn.dialect) from error

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ic3_pipeline.warehouse import tables
-from ic3_pipeline.warehouse.bulk import insert_many
+from ic3_pipeline.warehouse.bulk import insert_many, one_of, read_rows
 
 # The performance values whose change makes a history row (the typed ones: the text columns are their source).
 TRACKED = ("total_ticket", "mttr_hours", "mtbf_hours", "availability_pct", "total_ticket_breakdown_hours",
@@ -32,9 +32,9 @@ def append_changes(conn: Connection, rows: Sequence[Mapping[str, Any]], now: dat
     differ from the row it replaces, or that replaces none. Returns how many were appended."""
     if not rows:
         return 0
-    current = {row.asset_id: tuple(row[1:]) for row in conn.execute(
+    current = {row[0]: tuple(row[1:]) for row in read_rows(conn, 
         select(performance.c.asset_id, *(performance.c[column] for column in TRACKED))
-        .where(performance.c.asset_id.in_([row["asset_id"] for row in rows]))
+        .where(one_of(performance.c.asset_id, [row["asset_id"] for row in rows], conn.dialect))
     )}
     changed = {}
     for row in rows:  # one row per asset: the last, as the upsert leaves it

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, String, cast, func, literal, null, select
 
 from ic3_pipeline.sync.connector import RecordToWrite
 from ic3_pipeline.warehouse import tables
-from ic3_pipeline.warehouse.bulk import upsert_statement
+from ic3_pipeline.warehouse.bulk import one_of, upsert_statement
 from ic3_pipeline.warehouse.unified_tables import cmms_asset
 
 STREAM = "asset_details"
@@ -39,7 +39,7 @@ def upsert_unified_assets(conn: Connection, items: Sequence[RecordToWrite]) -> N
             null().cast(cmms_asset.c._deleted_at.type),
         )
         .select_from(asset.outerjoin(location, location.c.location_id == asset.c.location_id))
-        .where(asset.c.asset_id.in_([item.keys.asset_id for item in items]))
+        .where(one_of(asset.c.asset_id, [item.keys.asset_id for item in items], conn.dialect))
     )
     statement = upsert_statement(conn.dialect.name, cmms_asset, ("source", "source_id"), _COLUMNS[2:])
     conn.execute(statement.from_select(list(_COLUMNS), rows))
