@@ -20,7 +20,8 @@ from dagster import (
 from pydantic import Field
 
 from ic3_pipeline.components.source import SourceSpec
-from ic3_pipeline.components.run_metadata import batch_figures, per_site
+from ic3_pipeline.components.run_metadata import batch_figures, site_figures
+from ic3_pipeline.components.site_progress import SiteProgress
 from ic3_pipeline.components.sync_step import EnrichmentConfig, run_batch, unpartitioned_metadata
 from ic3_pipeline.sync.standing import site_assets
 from ic3_pipeline.sync.due import partition_keys_of
@@ -77,12 +78,14 @@ def _one_asset_job(spec: SourceSpec) -> JobDefinition:
         if partitioned and spec.partitioning.scope is not None and key not in spec.partitioning.scope:
             raise Failure(f"Asset {config.asset_id!r} is at site {key!r}, which source {spec.source!r} does not "
                           "cover (its partitions in defs.yaml).", allow_retries=False)
+        sites = SiteProgress([key], site_assets(engine, spec.source, [key])) if partitioned else None
         run = run_batch(context, spec, engine, getattr(context.resources, spec.resource_key),
-                        [key] if partitioned else None, EnrichmentConfig(force=True, asset_ids=[config.asset_id]))
+                        [key] if partitioned else None, EnrichmentConfig(force=True, asset_ids=[config.asset_id]),
+                        sites)
         report = run.report
         partition = key if partitioned else None
-        metadata = ({**per_site(run, site_assets(engine, spec.source, [key]), [key])[key],
-                     **batch_figures(report, key)} if partitioned else unpartitioned_metadata(run, key))
+        metadata = ({**site_figures(sites.outcomes[key], site_assets(engine, spec.source, [key])),
+                     **batch_figures(report, key)} if sites is not None else unpartitioned_metadata(run, key))
         context.log_event(AssetMaterialization(asset_key=tables[0], partition=partition, metadata=metadata))
         if report.synced:
             for asset_key in tables[1:]:
