@@ -167,8 +167,8 @@ def _asset_columns(
     columns = dict(chunk.columns)
     for column_name, (_, _, _, asset_column) in MASTERS.items():
         ids = master_ids[column_name]
-        columns[asset_column] = [ids.get(name) for name in chunk.columns[column_name]]
-    columns["location_id"] = [location_ids[site] for site in chunk.columns["site_name"]]
+        columns[asset_column] = list(map(ids.get, chunk.columns[column_name]))
+    columns["location_id"] = list(map(location_ids.__getitem__, chunk.columns["site_name"]))
     columns["register_hash"] = register_hashes(chunk.columns)
     return columns
 

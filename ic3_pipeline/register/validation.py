@@ -24,11 +24,10 @@ from ic3_pipeline.register.workbook import RegisterSheet
 
 MASTER_NAME_COLUMNS = ("customer_name", "site_name", "category_name", "group_name", "manufacturer_name")
 REQUIRED_CELLS = ("cmms_asset_id", "asset_name", "site_name", "customer_name")
-# Columns whose values repeat across rows (typed values: text, or dates; never numbers, whose equal values 0.0 and
-# -0.0 are not the same value).
-SHARED_VALUE_COLUMNS = (
-    *MASTER_NAME_COLUMNS, "model", "criticality", "installation_date", "contract_start_date", "contract_end_date"
-)
+# Text columns whose values repeat across rows: each distinct cell text is typed once (``columnar``'s ``known``).
+REPEATED_TEXT_COLUMNS = (*MASTER_NAME_COLUMNS, "model", "criticality")
+# Date columns whose equal values are made one object (numbers are not: 0.0 and -0.0 are equal, not the same value).
+SHARED_DATE_COLUMNS = ("installation_date", "contract_start_date", "contract_end_date")
 CHUNK_ROWS = 5000  # rows typed together: large enough to amortise, small enough that a chunk's cells stay a few MB
 
 
@@ -87,9 +86,10 @@ def validate(sheet: RegisterSheet) -> ValidatedRegister:
     problems: list[RegisterProblem] = []
     first_row_of: dict[str, int] = {}
     id_label = _label(sheet, "cmms_asset_id")
-    shared: dict[str, dict[object, object]] = {name: {} for name in SHARED_VALUE_COLUMNS}
+    known: dict[str, dict[str, object]] = {name: {} for name in REPEATED_TEXT_COLUMNS}
+    shared: dict[str, dict[object, object]] = {name: {} for name in SHARED_DATE_COLUMNS}
     for first_row, cells in sheet.data_chunks(CHUNK_ROWS):
-        checked = _check_chunk(sheet, first_row, cells)
+        checked = _check_chunk(sheet, first_row, cells, known)
         del cells
         chunk = checked.chunk
         result.blank_rows += checked.blank_rows
@@ -119,21 +119,23 @@ def validate(sheet: RegisterSheet) -> ValidatedRegister:
 
 
 def _share_values(chunk: TypedChunk, shared: dict[str, dict[object, object]]) -> None:
-    """Make equal values of a repetitive column one object: a register names each site, customer, model, date… many
-    times, and each cell arrived from calamine as an object of its own (a few hundred bytes a row at 300,000 rows)."""
+    """Make equal dates one object: a register repeats its dates, and each cell arrived from calamine as an object of
+    its own (repeated texts are shared as they are typed)."""
     for name, seen in shared.items():
         chunk.columns[name] = [seen.setdefault(value, value) for value in chunk.columns[name]]
 
 
-def _check_chunk(sheet: RegisterSheet, first_row: int, cells: list[list[object]]) -> _CheckedChunk:
-    """Type one chunk column by column and list each row's problems."""
+def _check_chunk(
+    sheet: RegisterSheet, first_row: int, cells: list[list[object]], known: dict[str, dict[str, object]]
+) -> _CheckedChunk:
+    """Type one chunk column by column and list each row's problems; ``known``: the typed texts of repeated columns."""
     row_numbers = list(range(first_row, first_row + len(cells)))
     width = max(map(len, cells))
     sheet_columns = list(zip(*(row if len(row) == width else row + [None] * (width - len(row)) for row in cells)))
     columns: dict[str, list[object]] = {column.name: [None] * len(cells) for column in REGISTER_COLUMNS}
     problems: dict[int, list[tuple[str, str]]] = {}
     for index, column in sheet.match.columns.items():
-        typed, errors = convert_column(column, sheet_columns[index])
+        typed, errors = convert_column(column, sheet_columns[index], known.get(column.name))
         columns[column.name] = typed
         for position, message in errors.items():
             problems.setdefault(position, []).append((sheet.column_label(index), message))

@@ -47,6 +47,34 @@ def test_a_column_is_typed_as_its_cells_are(name):
     assert errors or name == "asset_name"  # every column but free text refuses some of these cells
 
 
+@pytest.mark.parametrize("name", ["site_name", "criticality", "model"])
+def test_a_repeated_column_typed_once_per_text_is_typed_as_its_cells_are(name):
+    """Texts remembered from earlier chunks (``known``) give the same values and messages as typing every cell, and
+    equal cells share one typed object; numbers equal to a remembered text's value are not taken for it."""
+    known: dict[str, object] = {}
+    chunks = [ODD_CELLS, [*reversed(ODD_CELLS), "high", 1, 1.0, True, "True", "1"]]
+    typed_chunks = []
+    for values in chunks:
+        typed, errors = convert_column(COLUMN[name], values, known)
+        expected_typed, expected_errors = one_by_one(COLUMN[name], values)
+        assert errors == expected_errors
+        assert [(type(v), v) for v in typed] == [(type(v), v) for v in expected_typed]
+        typed_chunks.append(typed)
+    assert known  # the second chunk was typed partly from what the first taught
+    first, second = typed_chunks
+    assert second[ODD_CELLS[::-1].index("  P-1 ")] is first[ODD_CELLS.index("  P-1 ")]
+
+
+def test_a_column_that_does_not_repeat_is_typed_cell_by_cell_past_the_limit(monkeypatch):
+    from ic3_pipeline.register import columnar
+
+    monkeypatch.setattr(columnar, "KNOWN_LIMIT", 3)
+    known: dict[str, object] = {}
+    values = [f" M-{i} " for i in range(10)] + ["x" * 300]
+    typed, errors = convert_column(COLUMN["cmms_asset_id"], values, known)
+    assert (typed, errors) == one_by_one(COLUMN["cmms_asset_id"], values) and not known
+
+
 def test_hashes_of_columns_are_the_hashes_of_rows():
     records = [
         {c.name: None for c in REGISTER_COLUMNS} | {"cmms_asset_id": "P-1", "asset_name": "Zürich №5 \"pump\""},
