@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -142,20 +143,26 @@ def reparse_range(
     progress: Progress | None = None,
     progress_every_s: float = 10.0,
     stop: Callable[[], bool] | None = None,
+    group_size: int | None = None,
+    write_turn: AbstractContextManager | None = None,
 ) -> ReparseReport:
     """Re-parse the assets whose landed key is within ``bounds``: parse in this thread while a writer thread writes
-    the previous group. ``stop`` (asked between groups) ends it early, every committed group kept."""
+    the previous group (of ``group_size`` assets, default :data:`GROUP`). ``stop`` (asked between groups) ends it
+    early, every committed group kept. ``write_turn`` (a lock shared by worker processes on SQLite) is held around
+    each group's transaction: a writer waiting for it wakes the moment it is free, where SQLite's busy handler
+    sleeps in steps of up to 100 ms."""
     report = ReparseReport()
     started = last_progress = time.monotonic()
     pending: Future | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ic3-reparse-writer") as pool:
-        for group in _groups(_parsed(engine, connector, source, scope, asset_ids, bounds, report)):
+        for group in _groups(_parsed(engine, connector, source, scope, asset_ids, bounds, report),
+                             group_size or GROUP):
             if pending is not None:  # at most one group waiting: memory stays flat, and a database fault stops here
                 _count(report, *pending.result())
             if stop is not None and stop():
                 pending = None
                 break
-            pending = pool.submit(_store_group, engine, connector, source, group)
+            pending = pool.submit(_store_group, engine, connector, source, group, write_turn or nullcontext())
             if progress and time.monotonic() - last_progress >= progress_every_s:
                 report.elapsed_s, last_progress = time.monotonic() - started, time.monotonic()
                 progress(report)
@@ -236,19 +243,19 @@ def _parsed(engine: Engine, connector: EntityConnector, source: str, scope: Sequ
             yield _Landed(cmms_id, asset_id, partition_key, version, fetched_at, outcome)
 
 
-def _groups(items: Iterator[_Landed]) -> Iterator[list[_Landed]]:
+def _groups(items: Iterator[_Landed], size: int) -> Iterator[list[_Landed]]:
     group: list[_Landed] = []
     for item in items:
         group.append(item)
-        if len(group) >= GROUP:
+        if len(group) >= size:
             yield group
             group = []
     if group:
         yield group
 
 
-def _store_group(engine: Engine, connector: EntityConnector, source: str,
-                 group: list[_Landed]) -> tuple[list[_Landed], list[tuple[str, str]], int]:
+def _store_group(engine: Engine, connector: EntityConnector, source: str, group: list[_Landed],
+                 turn: AbstractContextManager) -> tuple[list[_Landed], list[tuple[str, str]], int]:
     """Write ``group`` in one transaction: all together under one savepoint, or — when the database refuses one
     asset's rows — asset by asset, each under its own savepoint, the refused ones left as they were.
 
@@ -256,7 +263,7 @@ def _store_group(engine: Engine, connector: EntityConnector, source: str,
     caller counts them (only this thread writes, only the caller's thread counts). A fault at the commit raises:
     the whole group stays old."""
     refused: list[tuple[str, str]] = []
-    with engine.connect() as conn:
+    with turn, engine.connect() as conn:
         conn.execution_options(**{WRITE_LOCK_OPTION: True})
         with conn.begin():
             try:

@@ -2,8 +2,8 @@
 
 Parsing is most of a re-parse's CPU and Python parses on one core per process, so one process per core parses side
 by side; the writes are the sync's (a group per transaction, ``BEGIN IMMEDIATE`` on SQLite, whose writers take turns
-under the busy timeout while the others parse; PostgreSQL writes them in parallel, the shared master rows locked in
-id order by the connector). The ranges are disjoint, so no asset is written by two processes, and each asset is still
+by a lock the processes share while the others parse; PostgreSQL writes them in parallel, the shared master rows
+locked in id order by the connector). The ranges are disjoint, so no asset is written by two processes, and each asset is still
 written in one transaction: wholly old or wholly new, whatever happens to the others.
 
 Processes are *spawned* (safe inside a Dagster run, whose process has threads): they import the project afresh, so
@@ -38,9 +38,11 @@ class ReparseFailed(RuntimeError):
     """A worker of a re-parse failed: its message says which range and why (each asset is wholly old or new)."""
 
 
-# In each worker process: its slots of the shared counters, and the flag that tells it to stop (set by _start).
+# In each worker process: its slots of the shared counters, the flag that tells it to stop, and on SQLite the lock
+# its writes take turns by (set by _start).
 _counters: Any = None
 _stop: Any = None
+_turn: Any = None
 
 
 def reparse_in_processes(
@@ -58,6 +60,7 @@ def reparse_in_processes(
     """Re-parse each of ``ranges`` in a process of its own; one report for them all (counts, the first refusals in
     key order, assets per partition). Raises :class:`ReparseFailed` when a worker fails."""
     from ic3_pipeline.connectors import get_connector
+    from ic3_pipeline.sync import reparse as engine_module
 
     if get_connector(connector.name) is not connector:
         raise ValueError(f"the {connector.name!r} connector given is not the registered one, which worker processes "
@@ -66,10 +69,12 @@ def reparse_in_processes(
     context = multiprocessing.get_context("spawn")
     counters = context.Array("q", 2 * len(ranges), lock=False)  # per worker: answers read, assets rebuilt
     stop = context.Event()
+    turn = context.Lock() if engine.dialect.name == "sqlite" else None  # one writer at a time: SQLite's own rule
     started = last_progress = time.monotonic()
     with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context, initializer=_start,
-                             initargs=(counters, stop, worker_setup)) as pool:
-        futures = {pool.submit(_run_range, index, url, connector.name, source, scope, asset_ids, bounds): index
+                             initargs=(counters, stop, turn, worker_setup)) as pool:
+        futures = {pool.submit(_run_range, index, url, connector.name, source, scope, asset_ids, bounds,
+                               engine_module.GROUP): index
                    for index, bounds in enumerate(ranges)}
         pending: set[Future] = set(futures)
         failure: str | None = None
@@ -91,18 +96,19 @@ def reparse_in_processes(
     return report
 
 
-def _start(counters: Any, stop: Any, setup: Callable[[], None] | None) -> None:
-    """A worker process's first step: keep the shared counters and stop flag, run the caller's setup."""
-    global _counters, _stop
-    _counters, _stop = counters, stop
+def _start(counters: Any, stop: Any, turn: Any, setup: Callable[[], None] | None) -> None:
+    """A worker process's first step: keep the shared counters, stop flag and write turn, run the caller's setup."""
+    global _counters, _stop, _turn
+    _counters, _stop, _turn = counters, stop, turn
     if setup is not None:
         setup()
 
 
 def _run_range(index: int, url: str, connector_name: str, source: str, scope: Sequence[str] | None,
-               asset_ids: Sequence[str] | None, bounds: Bounds) -> ReparseReport:
-    """In a worker: re-parse the assets within ``bounds`` in an engine of its own. Any failure comes back as one
-    line (a driver's exception may not survive pickling, and its statement text is no use to a reader)."""
+               asset_ids: Sequence[str] | None, bounds: Bounds, group_size: int) -> ReparseReport:
+    """In a worker: re-parse the assets within ``bounds`` in an engine of its own, in groups of the caller's size.
+    Any failure comes back as one line (a driver's exception may not survive pickling, and its statement text is no
+    use to a reader)."""
     from ic3_pipeline.connectors import get_connector
     from ic3_pipeline.warehouse import make_engine
 
@@ -112,7 +118,8 @@ def _run_range(index: int, url: str, connector_name: str, source: str, scope: Se
     engine = make_engine(url)
     try:
         report = reparse_range(engine, get_connector(connector_name), source, scope, asset_ids, bounds,
-                               progress=publish, progress_every_s=_PUBLISH_EVERY_S, stop=_stop.is_set)
+                               progress=publish, progress_every_s=_PUBLISH_EVERY_S, stop=_stop.is_set,
+                               group_size=group_size, write_turn=_turn)
         publish(report)
         return report
     except Exception as error:

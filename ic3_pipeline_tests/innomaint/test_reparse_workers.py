@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from ic3_pipeline.cli import main
 from ic3_pipeline.sync import reparse as reparse_module
-from ic3_pipeline.sync.reparse import reparse_assets, split_keys
+from ic3_pipeline.sync.reparse import landed_keys, reparse_assets, split_keys
 from ic3_pipeline.sync.reparse_workers import ReparseFailed
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline_tests.innomaint import worker_changes
@@ -19,6 +19,11 @@ from ic3_pipeline_tests.innomaint.test_reparse import in_minutes_of, mttr_hours,
 from ic3_pipeline_tests.sources import INNOMAINT, inconsistent
 
 raw = tables.raw_response
+
+
+def in_key_order(engine) -> list[str]:
+    """The assets in the database's order of their landed keys (its collation: how the ranges are cut)."""
+    return landed_keys(engine, INNOMAINT.connector, INNOMAINT.source, None, None)
 
 
 def landed_rows(engine) -> dict[str, tuple]:
@@ -109,7 +114,7 @@ def test_refusals_in_a_worker_are_reported_exactly(pipeline, small_workers):
     refused = reparse_assets(engine, INNOMAINT.connector, INNOMAINT.source, None, workers=2,
                              worker_setup=worker_changes.strict_total_parser)
     assert refused.rebuilt == 0 and refused.refused == refused.due == len(pipeline.asset_ids)
-    assert [asset_id for asset_id, _ in refused.refusals] == sorted(pipeline.asset_ids)[:reparse_module.MAX_LISTED]
+    assert [asset_id for asset_id, _ in refused.refusals] == in_key_order(engine)[:reparse_module.MAX_LISTED]
     assert all("field 'response.performance.total_ticket'" in why for _, why in refused.refusals)
     assert typed_tables(engine) == before
 
@@ -118,8 +123,10 @@ def test_a_database_fault_in_one_worker_fails_the_reparse_with_its_message(pipel
     engine = pipeline.engine
     assert pipeline.enrich().success
     old_versions, old_mttr = versions(engine), mttr_hours(engine)
-    monkeypatch.setattr(reparse_module, "GROUP", 10)  # so the other worker has groups to commit, or to stop before
-    victim = pipeline.asset_ids[-5]
+    monkeypatch.setattr(reparse_module, "GROUP", 10)  # the workers write groups of the caller's size
+    keys = in_key_order(engine)
+    second = keys[len(keys) // 2:]  # the second worker's range, 6 groups of 10 in this order
+    victim = second[-5]  # in its last group
 
     with pytest.raises(ReparseFailed) as failed:
         reparse_assets(engine, INNOMAINT.connector, INNOMAINT.source, None, workers=2,
@@ -130,7 +137,8 @@ def test_a_database_fault_in_one_worker_fails_the_reparse_with_its_message(pipel
     assert "run the re-parse again" in message
     assert TOKEN not in message
     now = versions(engine)
-    assert now[victim] == old_versions[victim]  # its group rolled back
+    assert all(now[a] == old_versions[a] for a in second[50:])  # the victim's group rolled back…
+    assert all(now[a] == old_versions[a] + 1 for a in second[:50])  # …the worker's earlier groups committed
     for asset_id in pipeline.asset_ids:  # each asset wholly old or wholly new
         assert now[asset_id] in (old_versions[asset_id], old_versions[asset_id] + 1)
     assert inconsistent(engine) == []
