@@ -163,3 +163,21 @@ def test_ic3_reparse_workers_runs_them_and_says_what_it_did(pipeline, small_work
     assert pipeline.simulator.stats()["requests"] == 0
     assert versions(pipeline.engine) == {a: v + 1 for a, v in old_versions.items()}
     assert CliRunner().invoke(main, ["reparse", "innomaint", "--workers", "0"]).exit_code == 2
+
+
+def test_a_worker_process_that_dies_fails_the_reparse_each_asset_wholly_old_or_new(pipeline, small_workers):
+    engine = pipeline.engine
+    assert pipeline.enrich().success
+    old_versions = versions(engine)
+    victim = in_key_order(engine)[-5]
+
+    with pytest.raises(ReparseFailed, match="ended abruptly"):
+        reparse_assets(engine, INNOMAINT.connector, INNOMAINT.source, None, workers=2,
+                       worker_setup=partial(worker_changes.process_dies_at, victim))
+
+    now = versions(engine)
+    assert now[victim] == old_versions[victim]
+    assert all(now[a] in (old_versions[a], old_versions[a] + 1) for a in pipeline.asset_ids)
+    assert inconsistent(engine) == []
+    report = reparse_assets(engine, INNOMAINT.connector, INNOMAINT.source, None, workers=2)
+    assert report.rebuilt == len(pipeline.asset_ids) and inconsistent(engine) == []

@@ -55,3 +55,18 @@ def database_fault_at(victim: str) -> None:
             conn.exec_driver_sql("SELECT ic3_no_such_function()")
 
     connector.write = failing_write
+
+
+def process_dies_at(victim: str) -> None:
+    """The worker process writing ``victim`` dies mid-transaction (killed, out of memory): no exception, no commit."""
+    import os
+
+    connector = get_connector("innomaint")
+    write = connector.write
+
+    def dying_write(conn, items):
+        write(conn, items)
+        if any(item.keys.cmms_asset_id == victim for item in items):
+            os._exit(137)
+
+    connector.write = dying_write
