@@ -248,6 +248,34 @@ def write_path(register: str, database: str, records: int, profile: str | None =
             "statements": timings.seconds if timings else None}
 
 
+def reparse(database: str, group: int | None = None, workers: int | None = None) -> dict:
+    """``ic3 reparse``'s engine (``reparse_assets``) over every synced asset of the ``innomaint`` source in
+    ``database``: wall time, CPU time (this process and its worker processes), peak memory. ``group`` overrides the
+    assets per transaction, ``workers`` the processes (``0``: the CPU count, as ``ic3 reparse`` defaults; ``None``:
+    the tree's own default, for a tree without workers)."""
+    import resource
+
+    from ic3_pipeline.connectors import get_connector
+    from ic3_pipeline.sync import reparse as reparse_module
+    from ic3_pipeline.warehouse import make_engine
+
+    if group is not None:
+        reparse_module.GROUP = group
+    options = {} if workers is None else {"workers": workers or os.cpu_count() or 1}
+    engine = make_engine(database)
+    usage = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    started = time.perf_counter()
+    report = reparse_module.reparse_assets(engine, get_connector("innomaint"), "innomaint", None, **options)
+    wall = time.perf_counter() - started
+    self_usage, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (self_usage.ru_utime + self_usage.ru_stime - usage[0].ru_utime - usage[0].ru_stime
+           + children.ru_utime + children.ru_stime - usage[1].ru_utime - usage[1].ru_stime)
+    engine.dispose()
+    return {"rebuilt": report.rebuilt, "refused": report.refused, "workers": getattr(report, "workers", 1),
+            "group": reparse_module.GROUP, "wall_s": wall, "cpu_s": cpu,
+            "peak_rss_mb": self_usage.ru_maxrss / 1024, "worker_peak_rss_mb": children.ru_maxrss / 1024}
+
+
 class _StatementTimer:
     """Seconds and count per kind of statement ("UPDATE ic3_asset_master", …) as the DBAPI ran them, and
     "COMMIT + pool return": from SQLAlchemy's commit event to ``store_success`` returning (``transaction_done``)."""

@@ -161,16 +161,19 @@ def sync(source: str | None, all_sites: bool, site: str | None, asset_id: str | 
 @main.command("reparse")
 @click.argument("source", required=False)
 @click.option("--site", default=None, help="One site (its name or partition key); default: every site.")
-def reparse(source: str | None, site: str | None) -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Worker processes, each re-parsing its own range of assets (default: the CPU count; one when "
+                   "there are few assets).")
+def reparse(source: str | None, site: str | None, workers: int | None) -> None:
     """Rebuild SOURCE's tables (default: every source) from the API answers already landed, with today's parser,
     without calling the API — after a parser fix or a migration that adds a typed column. Each asset ends wholly old
-    or wholly new; exit status 1 when some were refused (they keep their rows)."""
+    or wholly new; exit status 1 when some were refused (they keep their rows), or when a worker failed."""
     from ic3_pipeline.cli.reparse import run_reparse
     from ic3_pipeline.cli.scopes import UnknownSource
     from ic3_pipeline.cli.launch import NothingToSync
 
     try:
-        sys.exit(run_reparse(source, site))
+        sys.exit(run_reparse(source, site, workers))
     except UnknownSource as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
     except NothingToSync as error:

@@ -14,8 +14,9 @@ from ic3_pipeline.runs import get_instance, run_job
 from ic3_pipeline.warehouse import connected_engine
 
 
-def run_reparse(source: str | None, site: str | None) -> int:
-    """Re-parse ``source`` (``None``: every configured source that keeps its answers); return the exit status."""
+def run_reparse(source: str | None, site: str | None, workers: int | None = None) -> int:
+    """Re-parse ``source`` (``None``: every configured source that keeps its answers) in ``workers`` processes
+    (``None``: the CPU count); return the exit status."""
     sources = configured_sources()
     selected = [find_source(source, sources)] if source else [s for s in sources if s.connector.landed is not None]
     if source and selected[0].connector.landed is None:
@@ -31,18 +32,19 @@ def run_reparse(source: str | None, site: str | None) -> int:
     finally:
         engine.dispose()
     instance = get_instance()
-    return max(_reparse_source(spec, sites, instance) for spec in selected)
+    return max(_reparse_source(spec, sites, workers, instance) for spec in selected)
 
 
-def _reparse_source(spec: SourceSpec, sites: list[str], instance) -> int:
+def _reparse_source(spec: SourceSpec, sites: list[str], workers: int | None, instance) -> int:
     scope = spec.partitioning.scope
     if sites and scope is not None and sites[0] not in scope:
         click.echo(f"Source {spec.source!r} does not cover site {sites[0]!r}: its sites are {', '.join(scope)}.",
                    err=True)
         return 2
     click.echo(f"Re-parsing {spec.source} from its landed answers (no API call)…")
+    config = {"sites": sites, **({"workers": workers} if workers else {})}
     outcome = run_job(instance, reparse_job_name(spec), tags={"ic3/trigger": "cli", "ic3/source": spec.source},
-                      run_config={"ops": {f"reparse_{spec.source}_op": {"config": {"sites": sites}}}})
+                      run_config={"ops": {f"reparse_{spec.source}_op": {"config": config}}})
     if outcome.success:
         details = outcome.materializations.get(spec.details_key.to_user_string(), [])
         rebuilt = sum(int(metadata.get("rebuilt", 0)) for metadata in details)

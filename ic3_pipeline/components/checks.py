@@ -2,21 +2,20 @@
 latest run touched: a one-asset run or a backfill with nothing due must not turn a check green while the source's
 state still records failed or unknown assets.
 
-The sync-errors and known-assets checks are emitted by the sync step (so they are evaluated after every sync), the
-rows-consistent check stands alone. None of them is partitioned (Dagster's partitioned checks are a preview that
+All three are emitted by the sync step, so they are evaluated after every sync (the rows-consistent check was an
+op of its own, which Dagster skips when the step logs its sites' materializations itself). None of them is partitioned (Dagster's partitioned checks are a preview that
 cannot answer for a run covering a range of partitions), so each covers all of the source's sites.
 """
 
 from collections.abc import Sequence
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition, MetadataValue, asset_check
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 from sqlalchemy import Engine
 
 from ic3_pipeline.components.source import SourceSpec
 from ic3_pipeline.markdown import markdown_table
 from ic3_pipeline.sync.integrity import inconsistent_assets
 from ic3_pipeline.sync.standing import Standing, assets_in_status
-from ic3_pipeline.warehouse.resource import WarehouseResource
 
 MAX_IDS_SHOWN = 50
 STANDING_COLUMNS = ("asset id", "site", "reason", "failures in a row", "last attempt")
@@ -77,28 +76,27 @@ def _table(standing: Standing, columns: Sequence[str] = STANDING_COLUMNS) -> str
     return shown
 
 
-def build_rows_consistent_check(spec: SourceSpec) -> AssetChecksDefinition:
-    versioned = spec.connector.versioned_tables
-    tables = ", ".join(f"`{v.table.name}`" for v in versioned)
-
-    @asset_check(
+def rows_consistent_spec(spec: SourceSpec) -> AssetCheckSpec:
+    tables = ", ".join(f"`{v.table.name}`" for v in spec.connector.versioned_tables)
+    return AssetCheckSpec(
+        spec.rows_consistent_check,
         asset=spec.details_key,
-        name=spec.rows_consistent_check,
-        description=(
-            f"No half-written asset: every asset {spec.source} synced has its rows in {tables} at the asset's "
-            "sync_version, and never-synced assets have none of them."
-        ),
+        description=(f"No half-written asset: every asset {spec.source} synced has its rows in {tables} at the "
+                     "asset's sync_version, and never-synced assets have none of them."),
     )
-    def rows_consistent(warehouse: WarehouseResource) -> AssetCheckResult:
-        problems = inconsistent_assets(warehouse.engine(), spec.source, versioned)
-        return AssetCheckResult(
-            passed=not problems,
-            metadata={
-                "inconsistent assets (first 50)": len(problems),
-                "details": MetadataValue.md(
-                    markdown_table([{"asset id": a, "rows": w} for a, w in problems], ("asset id", "rows"))
-                ),
-            },
-        )
 
-    return rows_consistent
+
+def rows_consistent_result(spec: SourceSpec, engine: Engine) -> AssetCheckResult:
+    """Passes while no asset of the source is half-written (``sync.integrity``), naming the first that are."""
+    problems = inconsistent_assets(engine, spec.source, spec.connector.versioned_tables)
+    return AssetCheckResult(
+        check_name=spec.rows_consistent_check,
+        asset_key=spec.details_key,
+        passed=not problems,
+        metadata={
+            "inconsistent assets (first 50)": len(problems),
+            "details": MetadataValue.md(
+                markdown_table([{"asset id": a, "rows": w} for a, w in problems], ("asset id", "rows"))
+            ),
+        },
+    )

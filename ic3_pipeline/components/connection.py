@@ -19,7 +19,6 @@ from dagster.components.resolved.errors import ResolutionException
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ic3_pipeline.components.automation import build_new_sites_sensor, build_resync_schedule, build_retry_sensor
-from ic3_pipeline.components.checks import build_rows_consistent_check
 from ic3_pipeline.components.jobs import build_sync_jobs
 from ic3_pipeline.components.resource import CmmsApiResource, api_resource
 from ic3_pipeline.components.source import HttpSettings, Partitioning, SourceSpec, StepRetry
@@ -241,7 +240,6 @@ def source_definitions(spec: SourceSpec, resource: CmmsApiResource) -> Definitio
     )
     return Definitions(
         assets=[step, status],
-        asset_checks=[build_rows_consistent_check(spec)],
         jobs=build_sync_jobs(spec, step),
         sensors=[build_new_sites_sensor(spec), build_retry_sensor(spec)],
         schedules=[build_resync_schedule(spec)],

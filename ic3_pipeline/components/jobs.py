@@ -3,6 +3,7 @@
 All run in-process: the work is API-bound asyncio inside one step, and a step subprocess would add ~2 s per run.
 """
 
+import os
 
 from dagster import (
     AssetMaterialization,
@@ -20,11 +21,13 @@ from dagster import (
 from pydantic import Field
 
 from ic3_pipeline.components.source import SourceSpec
-from ic3_pipeline.components.run_metadata import batch_figures, per_site
+from ic3_pipeline.components.run_metadata import batch_figures, site_figures
+from ic3_pipeline.components.site_progress import SiteProgress
 from ic3_pipeline.components.sync_step import EnrichmentConfig, run_batch, unpartitioned_metadata
 from ic3_pipeline.sync.standing import site_assets
 from ic3_pipeline.sync.due import partition_keys_of
 from ic3_pipeline.sync.reparse import ReparseReport, reparse_assets
+from ic3_pipeline.sync.reparse_workers import ReparseFailed
 
 
 def build_sync_jobs(spec: SourceSpec, step: AssetsDefinition) -> list:
@@ -77,12 +80,14 @@ def _one_asset_job(spec: SourceSpec) -> JobDefinition:
         if partitioned and spec.partitioning.scope is not None and key not in spec.partitioning.scope:
             raise Failure(f"Asset {config.asset_id!r} is at site {key!r}, which source {spec.source!r} does not "
                           "cover (its partitions in defs.yaml).", allow_retries=False)
+        sites = SiteProgress([key], site_assets(engine, spec.source, [key])) if partitioned else None
         run = run_batch(context, spec, engine, getattr(context.resources, spec.resource_key),
-                        [key] if partitioned else None, EnrichmentConfig(force=True, asset_ids=[config.asset_id]))
+                        [key] if partitioned else None, EnrichmentConfig(force=True, asset_ids=[config.asset_id]),
+                        sites)
         report = run.report
         partition = key if partitioned else None
-        metadata = ({**per_site(run, site_assets(engine, spec.source, [key]), [key])[key],
-                     **batch_figures(report, key)} if partitioned else unpartitioned_metadata(run, key))
+        metadata = ({**site_figures(sites.outcomes[key], site_assets(engine, spec.source, [key])),
+                     **batch_figures(report, key)} if sites is not None else unpartitioned_metadata(run, key))
         context.log_event(AssetMaterialization(asset_key=tables[0], partition=partition, metadata=metadata))
         if report.synced:
             for asset_key in tables[1:]:
@@ -104,6 +109,8 @@ class ReparseConfig(Config):
     sites: list[str] = Field(default_factory=list, description="Partition keys of the sites to re-parse (empty: "
                              "every site the source covers).")
     asset_ids: list[str] | None = Field(default=None, description="Only these assets (default: all).")
+    workers: int | None = Field(default=None, ge=1, description="Worker processes, each re-parsing its own range of "
+                                "assets (default: the CPU count; one when there are few assets).")
 
 
 def _reparse_job(spec: SourceSpec) -> JobDefinition:
@@ -124,10 +131,14 @@ def _reparse_job(spec: SourceSpec) -> JobDefinition:
             if outside:
                 raise Failure(f"Source {spec.source!r} does not cover {', '.join(outside)}.", allow_retries=False)
             scope = list(config.sites)
-        report = reparse_assets(
-            engine, spec.connector, spec.source, scope, asset_ids=config.asset_ids,
-            progress=lambda r: context.log.info(f"re-parsed {r.rebuilt:,} of {r.due:,} so far ({r.per_s:,.0f}/s)"),
-        )
+        try:
+            report = reparse_assets(
+                engine, spec.connector, spec.source, scope, asset_ids=config.asset_ids,
+                progress=lambda r: context.log.info(f"re-parsed {r.rebuilt:,} of {r.due:,} so far ({r.per_s:,.0f}/s)"),
+                workers=config.workers or os.cpu_count() or 1,
+            )
+        except ReparseFailed as error:  # a worker's database fault or crash: its one line, not a traceback
+            raise Failure(str(error), allow_retries=False) from None
         rebuilt_by_partition = (report.rebuilt_by_partition if spec.partitioning.partitioned
                                 else {None: report.rebuilt} if report.rebuilt else {})
         for partition, rebuilt in sorted(rebuilt_by_partition.items(), key=lambda item: str(item[0])):
@@ -152,7 +163,8 @@ def _reparse_job(spec: SourceSpec) -> JobDefinition:
 def describe_reparse(report: ReparseReport) -> str:
     """One line for the whole re-parse, then each refused asset and why (the first ones)."""
     line = (f"Re-parsed {report.rebuilt:,} of {report.due:,} landed answers in {report.elapsed_s:.1f} s "
-            f"({report.per_s:,.0f}/s); {report.refused} refused, {report.skipped} synced anew meanwhile (skipped)")
+            f"({report.per_s:,.0f}/s{f', {report.workers} worker processes' if report.workers > 1 else ''}); "
+            f"{report.refused} refused, {report.skipped} synced anew meanwhile (skipped)")
     if report.warnings:
         line += f"; {report.warnings} optional values stored as NULL"
     shown = [f"  {asset_id}: {reason}" for asset_id, reason in report.refusals]

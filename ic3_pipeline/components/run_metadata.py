@@ -1,23 +1,31 @@
-"""What a sync's materializations show: each site (partition) its own assets, and the batch's figures beside them.
+"""What a sync's materializations show: each site (partition) its own assets; the batch's figures apart.
 
-A run may cover a range of up to 100 sites. Dagster gives every partition of the range a materialization; if each
-carried the batch's totals, one site would read "assets due 2957". So each partition gets the figures of its own
-assets — what this run did to them, and where they stand now (``cmms_sync_state``) — and the batch-wide figures
-(requests, 429 answers, rates: one limiter serves the whole batch) are labelled as the batch's.
+A run may cover a range of up to 100 sites, and each site is materialized as it finishes (``site_progress``), so each
+partition carries the figures of its own assets — what this run did to them, the requests they took, and where they
+stand now (``cmms_sync_state``) — never the batch's totals (one site reading "assets due 2957"). The batch-wide
+figures (requests, 429 answers, rates: one limiter serves the whole batch) are known only at its end: they go once
+per run into an observation of the source's first table, labelled as the batch's.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from dagster import MetadataValue
+from dagster import AssetMaterialization, MetadataValue
+from sqlalchemy import Engine
 
+from ic3_pipeline.components.site_progress import SiteOutcomes
 from ic3_pipeline.markdown import markdown_table
 from ic3_pipeline.sync.batch import BatchReport
 from ic3_pipeline.sync.connector import FetchOutcome
-from ic3_pipeline.sync.standing import SiteAsset
+from ic3_pipeline.sync.standing import SiteAsset, site_assets
+from ic3_pipeline.warehouse.dagster_metadata import row_count_metadata
+
+if TYPE_CHECKING:
+    from ic3_pipeline.components.source import SourceSpec
 
 MAX_FAILURES_SHOWN = 50
 FAILURE_COLUMNS = ("asset id", "status", "http", "attempts", "reason")
@@ -89,19 +97,19 @@ def standing_figures(assets: Sequence[SiteAsset]) -> dict[str, object]:
     }
 
 
-def per_site(run: BatchRun, assets: Sequence[SiteAsset], keys: Sequence[str]) -> dict[str, dict[str, object]]:
-    """Each partition's own metadata for the source's first table: its assets only."""
-    site_of = {a.asset_id: a.partition_key for a in assets}
-    due, failures, warnings = Counter(), defaultdict(list), defaultdict(list)
-    for asset_id in run.due:
-        due[site_of.get(asset_id)] += 1
-    for outcome in run.report.failures:
-        failures[site_of.get(outcome.asset_id)].append(outcome)
-    for asset_id, warning in run.report.warnings:
-        warnings[site_of.get(asset_id)].append((asset_id, warning))
-    by_site = defaultdict(list)
-    for a in assets:
-        by_site[a.partition_key].append(a)
-    return {key: {**own_figures(due[key], failures[key], warnings[key]), **standing_figures(by_site[key])}
-            for key in keys}
+def site_figures(outcomes: SiteOutcomes, assets: Sequence[SiteAsset]) -> dict[str, object]:
+    """A site's own metadata for the source's first table: what this run did to its assets, the requests they took,
+    and where they stand now."""
+    return {**own_figures(outcomes.due, outcomes.failures, outcomes.warnings),
+            "requests this run": outcomes.requests, "retries this run": outcomes.retries, **standing_figures(assets)}
 
+
+def site_materializations(spec: SourceSpec, engine: Engine, key: str,
+                          outcomes: SiteOutcomes) -> Iterator[AssetMaterialization]:
+    """One finished site's materialization of each of the source's tables, each with its own figures."""
+    with engine.connect() as conn:
+        for index, table in enumerate(spec.connector.tables):
+            own = (site_figures(outcomes, site_assets(engine, spec.source, [key])) if index == 0
+                   else {"rows written": table.rows_per_asset * outcomes.synced})
+            yield AssetMaterialization(asset_key=spec.key(table.name), partition=key,
+                                       metadata={**own, **row_count_metadata(conn, table.table)})

@@ -10,11 +10,13 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetObservation,
     AssetsDefinition,
     AssetSpec,
     Backoff,
@@ -31,9 +33,15 @@ from pydantic import Field
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from ic3_pipeline.components.checks import known_assets_result, sync_errors_result
+from ic3_pipeline.components.checks import (
+    known_assets_result,
+    rows_consistent_result,
+    rows_consistent_spec,
+    sync_errors_result,
+)
 from ic3_pipeline.components.resource import CmmsApiResource
-from ic3_pipeline.components.run_metadata import BatchRun, batch_figures, own_figures, per_site
+from ic3_pipeline.components.run_metadata import BatchRun, batch_figures, own_figures, site_materializations
+from ic3_pipeline.components.site_progress import BatchCancel, SiteProgress
 from ic3_pipeline.components.source import SourceSpec
 from ic3_pipeline.http_client import AdaptiveRateLimiter
 from ic3_pipeline.sync.attempts import SyncContext
@@ -75,6 +83,9 @@ def build_sync_step(spec: SourceSpec) -> AssetsDefinition:
             owners=OWNERS,
             tags={"ic3/source": spec.source, "ic3/connector": connector.name},
             description=table.description,
+            # A partitioned run logs each site's materializations as the site finishes (``_sync_sites``) instead of
+            # returning outputs that Dagster would materialize for every site after the whole batch.
+            skippable=spec.partitioning.partitioned,
         )
         for index, table in enumerate(connector.tables)
     ]
@@ -96,6 +107,7 @@ def build_sync_step(spec: SourceSpec) -> AssetsDefinition:
                 description=f"Every asset of the source's sites exists in {connector.display_name}, as the database "
                 "records it after each run (HTTP 404 means the register lists an id the CMMS does not know).",
             ),
+            rows_consistent_spec(spec),
         ],
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=spec.sites_per_run) if partitions_def else None,
@@ -111,9 +123,12 @@ def build_sync_step(spec: SourceSpec) -> AssetsDefinition:
     def sync_step(context: AssetExecutionContext, config: EnrichmentConfig):
         warehouse: WarehouseResource = context.resources.warehouse
         engine = warehouse.engine()
-        keys = list(context.partition_keys) if partitions_def else None
-        run = run_batch(context, spec, engine, getattr(context.resources, spec.resource_key), keys, config)
-        yield from _results(context, spec, engine, run, keys)
+        api = getattr(context.resources, spec.resource_key)
+        if partitions_def is None:
+            run = run_batch(context, spec, engine, api, None, config)
+            yield from _unpartitioned_results(spec, engine, run)
+        else:
+            yield from _sync_sites(context, spec, engine, api, list(context.partition_keys), config)
 
     return sync_step
 
@@ -125,8 +140,12 @@ def run_batch(
     api: CmmsApiResource,
     partition_keys: Sequence[str] | None,
     config: EnrichmentConfig,
+    sites: SiteProgress | None = None,
+    cancel: BatchCancel | None = None,
 ) -> BatchRun:
-    """Fetch and store what is due in ``partition_keys``; a systemic fault becomes a Dagster ``Failure``."""
+    """Fetch and store what is due in ``partition_keys``; a systemic fault becomes a Dagster ``Failure``.
+    ``sites`` (a partitioned run) orders the batch site by site and hears of every settled asset; ``cancel`` lets
+    another thread stop the batch (the step's, when the run is terminated)."""
     started_at = utc_now()
     connector = spec.connector
     stale_after = spec.stale_after if config.stale_after_hours is None else timedelta(hours=config.stale_after_hours)
@@ -139,6 +158,8 @@ def run_batch(
         force=config.force,
         asset_ids=config.asset_ids or None,
     )
+    if sites is not None:
+        due = sites.begin(due)
     where = describe_partitions(partition_keys)
     base_url = api.resolved_base_url() if due else None
     context.log.info(f"{len(due)} assets due in {where} (force={config.force}); {connector.display_name} API {base_url}")
@@ -149,7 +170,7 @@ def run_batch(
     batch = SyncContext(source=spec.source, sync_type=connector.name, run_id=context.run.run_id,
                         batch_id=f"{spec.source}-{uuid.uuid4().hex[:12]}")
     try:
-        report = (asyncio.run(_sync(context, spec, api, engine, due, batch, known_limit)) if due
+        report = (asyncio.run(_sync(context, spec, api, engine, due, batch, known_limit, sites, cancel)) if due
                   else BatchReport(due=0))
     except SystemicFailure as failure:
         record_batch(engine, batch, partition_keys, failure.report, started_at, api_base_url=base_url, status="failed")
@@ -171,8 +192,11 @@ def run_batch(
 
 async def _sync(
     context: OpExecutionContext, spec: SourceSpec, api: CmmsApiResource, engine: Engine, due: list[str],
-    batch: SyncContext, known_limit: float | None,
+    batch: SyncContext, known_limit: float | None, sites: SiteProgress | None, cancel: BatchCancel | None,
 ) -> BatchReport:
+    if cancel is not None:
+        cancel.attach()
+
     def progress(report: BatchReport) -> None:
         line = f"progress: {report.done}/{report.due} · " + _summary_line(report)
         context.log.info(line)
@@ -180,7 +204,8 @@ async def _sync(
 
     async with api.client(known_limit=known_limit) as client:
         try:
-            return await sync_assets(client, spec.connector, engine, due, context=batch, progress=progress)
+            return await sync_assets(client, spec.connector, engine, due, context=batch, progress=progress,
+                                     settled=sites.settled if sites is not None else None)
         except DBAPIError as error:
             raise DatabaseStopped(error, client.http.stats.as_dict()) from error
 
@@ -227,25 +252,43 @@ def unpartitioned_metadata(run: BatchRun, where: str) -> dict[str, object]:
     return {**own_figures(len(run.due), run.report.failures, run.report.warnings), **batch_figures(run.report, where)}
 
 
-def _results(context: AssetExecutionContext, spec: SourceSpec, engine: Engine, run: BatchRun,
-             keys: Sequence[str] | None) -> Iterator:
-    """One materialization per table (Dagster gives each partition of the run its own), each partition's metadata
-    its own assets; then the checks, judged on the source's state in the database."""
-    where = describe_partitions(keys)
-    tables = spec.connector.tables
-    sites = per_site(run, site_assets(engine, spec.source, keys), keys) if keys is not None else None
+def _unpartitioned_results(spec: SourceSpec, engine: Engine, run: BatchRun) -> Iterator:
+    """One materialization per table, with the batch's figures; then the checks."""
     with engine.connect() as conn:
-        for index, table in enumerate(tables):
-            asset_key = spec.key(table.name)
-            if sites is None:
-                extra = (unpartitioned_metadata(run, where) if index == 0
-                         else {"rows written": table.rows_per_asset * run.report.synced})
-            else:
-                for key, figures in sites.items():
-                    own = figures if index == 0 else {"rows written": table.rows_per_asset * figures["synced"]}
-                    context.add_asset_metadata(own, asset_key=asset_key, partition_key=key)
-                extra = (batch_figures(run.report, where) if index == 0
-                         else {"batch rows written": table.rows_per_asset * run.report.synced})
-            yield MaterializeResult(asset_key=asset_key, metadata={**extra, **row_count_metadata(conn, table.table)})
+        for index, table in enumerate(spec.connector.tables):
+            metadata = (unpartitioned_metadata(run, describe_partitions(None)) if index == 0
+                        else {"rows written": table.rows_per_asset * run.report.synced})
+            yield MaterializeResult(asset_key=spec.key(table.name),
+                                    metadata={**metadata, **row_count_metadata(conn, table.table)})
+    yield sync_errors_result(spec, engine, None)
+    yield known_assets_result(spec, engine, None)
+    yield rows_consistent_result(spec, engine)
+
+
+def _sync_sites(context: AssetExecutionContext, spec: SourceSpec, engine: Engine, api: CmmsApiResource,
+                keys: Sequence[str], config: EnrichmentConfig) -> Iterator:
+    """Run the batch on a thread of its own and materialize each site the moment its last due asset is written
+    (``components.site_progress``): the event-log writes overlap the API's pace instead of following the batch.
+    Then the batch's own figures, once (an observation of the source's first table), and the checks."""
+    sites = SiteProgress(keys, site_assets(engine, spec.source, keys))
+    cancel = BatchCancel()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ic3-batch") as pool:
+        batch = pool.submit(run_batch, context, spec, engine, api, keys, config, sites, cancel)
+        batch.add_done_callback(lambda _: sites.close())
+        try:
+            for key in sites.finished_sites():
+                yield from site_materializations(spec, engine, key, sites.outcomes[key])
+        except BaseException:  # the run was terminated (or the step's thread failed): stop the batch, then go
+            cancel.cancel()
+            raise
+        run = batch.result()
+    with engine.connect() as conn:
+        yield AssetObservation(
+            asset_key=spec.details_key,
+            metadata={**batch_figures(run.report, describe_partitions(keys)),
+                      **{f"rows in {table.table.name}": row_count_metadata(conn, table.table)["dagster/row_count"]
+                         for table in spec.connector.tables}},
+        )
     yield sync_errors_result(spec, engine, keys)
     yield known_assets_result(spec, engine, keys)
+    yield rows_consistent_result(spec, engine)

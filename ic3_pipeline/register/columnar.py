@@ -20,12 +20,23 @@ from ic3_pipeline.register.columns import RegisterColumn
 # Marks a cell the fast pass did not type; never a cell value (calamine yields str, float, int, bool, dates, times).
 _SLOW = object()
 _LARGEST = sys.float_info.max
+KNOWN_LIMIT = 50_000  # distinct texts remembered per repeated column (a few MB)
 
 
-def convert_column(column: RegisterColumn, values: Sequence[object]) -> tuple[list[object], dict[int, str]]:
+def convert_column(
+    column: RegisterColumn, values: Sequence[object], known: dict[str, object] | None = None
+) -> tuple[list[object], dict[int, str]]:
     """``column``'s typed values for ``values`` (``None`` for blank cells and for cells that cannot be typed), and
-    the message for each cell that cannot, by position."""
-    typed = _FAST[column.kind](column, values)
+    the message for each cell that cannot, by position.
+
+    ``known`` (text columns whose values repeat: sites, customers, models…) maps cell texts already typed by the fast
+    pass to their typed value; it is filled as cells are typed and kept by the caller across chunks, so each distinct
+    text is typed once, and equal cells share one typed object.
+    """
+    if known is not None and column.kind == "text":
+        typed = _known_text(column, values, known)
+    else:
+        typed = _FAST[column.kind](column, values)
     errors: dict[int, str] = {}
     if _SLOW in typed:
         for position, value in enumerate(typed):
@@ -52,6 +63,20 @@ def _fast_text(column: RegisterColumn, values: Sequence[object]) -> list[object]
         # A value that is not a criticality takes the slow path, which refuses it with the register's message.
         typed = [_CRITICALITY.get(value.casefold(), _SLOW) if value.__class__ is str else value for value in typed]
     return typed
+
+
+def _known_text(column: RegisterColumn, values: Sequence[object], known: dict[str, object]) -> list[object]:
+    # Only text cells are looked up: a number, a bool and a date never equal a str, so a cell is never taken for
+    # another kind of cell that compares equal to it (1 == 1.0 == True).
+    new = [value for value in set(values) if value.__class__ is str and value not in known]
+    if len(known) + len(new) > KNOWN_LIMIT:  # a column that does not repeat after all: type its cells as they come
+        return _fast_text(column, values)
+    for value, typed in zip(new, _fast_text(column, new)):
+        if typed is not _SLOW:
+            known[value] = typed
+    return [
+        known.get(value, _SLOW) if value.__class__ is str else (None if value is None else _SLOW) for value in values
+    ]
 
 
 def _fast_float(column: RegisterColumn, values: Sequence[object]) -> list[object]:

@@ -73,6 +73,7 @@ class BatchReport:
 
 
 Progress = Callable[[BatchReport], None]
+Settled = Callable[[FetchOutcome], None]
 
 
 async def sync_assets(
@@ -85,8 +86,10 @@ async def sync_assets(
     progress: Progress | None = None,
     progress_every_s: float = 10.0,
     breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD,
+    settled: Settled | None = None,
 ) -> BatchReport:
-    """Fetch and store every id in ``asset_ids``; raise :class:`SystemicFailure` when the batch must stop."""
+    """Fetch and store every id in ``asset_ids`` (in that order); raise :class:`SystemicFailure` when the batch must
+    stop. ``settled`` hears of each asset once its outcome is committed (on the event loop: keep it quick)."""
     report = BatchReport(due=len(asset_ids), initial_rate=client.http.limiter.rate)
     started = time.monotonic()
     queue: asyncio.Queue[str] = asyncio.Queue()
@@ -99,7 +102,7 @@ async def sync_assets(
         writer = _GroupWriter(pool, engine, connector, context)
         writing = asyncio.create_task(writer.run())
         workers = [
-            asyncio.create_task(_worker(client, queue, writer, report, state))
+            asyncio.create_task(_worker(client, queue, writer, report, state, settled))
             for _ in range(max(1, min(client.http.policy.concurrency, len(asset_ids))))
         ]
         ticker = asyncio.create_task(_report_progress(report, started, client, progress, progress_every_s))
@@ -184,6 +187,7 @@ async def _worker(
     writer: _GroupWriter,
     report: BatchReport,
     state: _BatchState,
+    settled: Settled | None,
 ) -> None:
     while state.stop_reason is None:
         try:
@@ -205,6 +209,8 @@ async def _worker(
             state.fetches.discard(fetch)
         await writer.write(outcome)
         _count(report, state, outcome)
+        if settled is not None:
+            settled(outcome)
 
 
 def _count(report: BatchReport, state: _BatchState, outcome: FetchOutcome) -> None:

@@ -90,6 +90,9 @@ class RecordToWrite:
     body: bytes
     http_status: int
     keys: WriteKeys
+    # The body is already landed (a re-parse read it from ``landed``): the connector must not write it again — the
+    # engine moves that row's ``sync_version`` to ``keys.sync_version`` itself, one statement for the group.
+    already_landed: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,8 +127,9 @@ class LandedResponses:
     """Where a connector keeps each asset's last successful answer exactly as received, one row per asset: what a
     re-parse reads to rebuild the connector's tables without calling the API (``ic3 reparse``).
 
-    The table must be one of the connector's ``versioned_tables``: its rows are rewritten, at the asset's new version,
-    with the same body, by :meth:`EntityConnector.write`."""
+    The table must be one of the connector's ``versioned_tables``. A re-parse leaves its rows' bodies as they are: it
+    hands :meth:`EntityConnector.write` records marked ``already_landed`` (the write skips this table for them) and
+    moves each row's ``sync_version`` to the asset's new version itself."""
 
     table: Table
     asset_column: str = "cmms_asset_id"  # the register's id

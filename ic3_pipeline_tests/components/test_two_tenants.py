@@ -21,6 +21,7 @@ from dagster import (
 from dagster.components.testing import create_defs_folder_sandbox
 from sqlalchemy import Engine, select
 
+from ic3_pipeline_tests.run_results import batch_metadata, first_materialization_metadata
 from ic3_pipeline.components import CmmsConnection
 from ic3_pipeline.components.source import SourceSpec
 from ic3_pipeline.http_client import AdaptiveRateLimiter
@@ -186,9 +187,9 @@ def checks_of(result) -> dict:
 
 
 def details_metadata(result, spec: SourceSpec) -> dict:
-    """The first partition's materialization of the details asset: the batch's figures are on each partition's."""
-    event = next(e for e in result.get_asset_materialization_events() if e.asset_key == spec.details_key)
-    return {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+    """The first partition's materialization of the details asset and the batch's figures (its observation)."""
+    key = spec.details_key.to_user_string()
+    return {**first_materialization_metadata(result, key), **batch_metadata(result, key)}
 
 
 # --- definitions --------------------------------------------------------------------------------------------------

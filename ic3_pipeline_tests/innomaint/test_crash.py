@@ -8,6 +8,7 @@ import time
 
 from sqlalchemy import func, select
 
+from ic3_pipeline_tests.run_results import batch_metadata
 from ic3_pipeline_tests.sources import inconsistent
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline_tests.innomaint.conftest import TOKEN
@@ -49,8 +50,7 @@ def test_killed_sync_resumes_without_duplicates_or_half_written_assets(pipeline,
     pipeline.simulator.reset_stats()
     result = pipeline.enrich()
     assert result.success
-    details = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "innomaint/asset_details"]
-    due = details[0].materialization.metadata["batch assets due"].value
+    due = batch_metadata(result)["batch assets due"]
     assert due <= len(pipeline.asset_ids) - at_kill  # finished assets were not fetched again
     assert pipeline.simulator.stats()["requests"] >= due
     assert synced(engine) == len(pipeline.asset_ids)

@@ -5,6 +5,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from ic3_pipeline_tests.run_results import batch_metadata, first_materialization_metadata
 from ic3_pipeline.sync.due import partition_keys_of
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline_tests.innomaint.conftest import TOKEN
@@ -17,8 +18,8 @@ def count(engine, table, *where) -> int:
 
 
 def metadata_of(result, key="innomaint/asset_details") -> dict:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
-    return {k: getattr(v, "value", v) for k, v in events[0].materialization.metadata.items()}
+    """The first site's materialization and, beside it, the batch's figures (an observation, once a run)."""
+    return {**first_materialization_metadata(result, key), **batch_metadata(result, key)}
 
 
 def checks_of(result) -> dict:

@@ -7,10 +7,13 @@ totals (one site reading `assets due 2957`).
 
 from collections import Counter
 
-from sqlalchemy import select
+from dagster import DagsterEventType
+from sqlalchemy import func, select
 
 from ic3_pipeline.sync.due import partition_keys_of
 from ic3_pipeline.warehouse import tables
+from ic3_pipeline.warehouse.times import as_utc
+from ic3_pipeline_tests.run_results import batch_metadata
 
 DETAILS = "innomaint/asset_details"
 
@@ -80,7 +83,9 @@ def test_each_partition_of_a_ranged_run_shows_its_own_assets(pipeline):
         assert meta["not found"] == meta["site not found"] == (1 if key == missing_site else 0)
         assert meta["synced"] == meta["site synced"] == own - meta["not found"]
         assert (missing in meta["failed and not-found ids"]) == (key == missing_site)
-        assert meta["batch assets due"] == len(pipeline.asset_ids)  # the batch's figures, named as such
+        assert meta["requests this run"] >= own and meta["retries this run"] == meta["requests this run"] - own
+        assert "batch assets due" not in meta and "429 answers" not in meta  # the batch's figures are not a site's
+    assert batch_metadata(result)["batch assets due"] == len(pipeline.asset_ids)  # they are the run's, once
     assert sum(meta["assets due"] for meta in shown.values()) == len(pipeline.asset_ids)
     rows = per_partition(result, "innomaint/workorder_summary")
     assert {key: meta["rows written"] for key, meta in rows.items()} == {
@@ -92,3 +97,47 @@ def test_each_partition_of_a_ranged_run_shows_its_own_assets(pipeline):
     with pipeline.engine.connect() as conn:
         recorded = conn.execute(select(tables.sync_state.c.last_sync_status)).scalars().all()
     assert Counter(recorded) == {"success": len(pipeline.asset_ids) - 1, "not_found": 1}
+
+
+def test_each_site_is_materialized_as_it_finishes_not_after_the_batch(pipeline):
+    """A ranged run logs a site's materializations the moment its last due asset is written: the first site shows in
+    the event log (and the UI) while the batch is still fetching the others, not after the run's last request."""
+    pipeline.simulator.configure(latency_ms=40.0)  # the batch takes a while: the sites finish one after another
+    result = pipeline.enrich()
+    assert result.success
+    events = list(result.all_events)
+    materialized = [i for i, e in enumerate(events) if e.event_type_value == "ASSET_MATERIALIZATION"]
+    batch_end = next(i for i, e in enumerate(events) if e.event_type_value == "ASSET_OBSERVATION")
+    assert len(materialized) == 3 * len(pipeline.partition_keys)  # each site once, each of the three tables
+    with pipeline.engine.connect() as conn:
+        last_write = conn.execute(select(func.max(tables.sync_state.c.last_synced_at))).scalar_one()
+    first_site_at = min(record.timestamp for record in pipeline.instance.all_logs(
+        result.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION))
+    assert first_site_at < as_utc(last_write).timestamp() - 0.2  # logged well before the batch's last write
+    assert all(i < batch_end for i in materialized)  # and the batch's own figures come once, at its end
+    assert result.get_asset_check_evaluations() and all(
+        c.passed for c in result.get_asset_check_evaluations() if c.check_name != "assets_known_to_innomaint")
+
+
+def test_a_stopped_batch_materializes_only_the_sites_it_finished(pipeline):
+    """The API failing every call mid-run stops the batch (API down): the sites finished before the stop are
+    materialized, each with its own figures; the others are not (the run fails, and their assets stay due)."""
+    keys = pipeline.partition_keys
+    assert pipeline.enrich(keys[:2]).success  # two sites synced: nothing due there any more
+    pipeline.simulator.configure(fault_rate=1.0, fault_kinds=("503",))  # every call fails from now on
+    stopped = pipeline.enrich(keys, max_attempts=1)
+    assert not stopped.success
+    done = {e.partition for e in stopped.get_asset_materialization_events()}
+    assert set(keys[:2]) <= done < set(keys)
+    with pipeline.engine.connect() as conn:
+        never_tried = set(conn.execute(
+            select(tables.location_master.c.partition_key)
+            .join(tables.asset_master, tables.asset_master.c.location_id == tables.location_master.c.location_id)
+            .outerjoin(tables.sync_state, tables.sync_state.c.asset_id == tables.asset_master.c.asset_id)
+            .where(tables.sync_state.c.last_attempt_at.is_(None))
+        ).scalars())
+    assert never_tried and never_tried.isdisjoint(done)  # a site with an asset the batch never reached is unfinished
+    for event in stopped.get_asset_materialization_events():
+        meta = event.materialization.metadata
+        if event.asset_key.to_user_string() == DETAILS and event.partition not in keys[:2]:
+            assert meta["failed"].value == meta["assets due"].value  # what the stop's run did there: all failed

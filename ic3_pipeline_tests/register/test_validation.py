@@ -148,3 +148,15 @@ def test_prefers_the_assets_sheet(tmp_path):
     assets.append(row("P-1"))
     workbook.save(tmp_path / "r.xlsx")
     assert validate(open_register(tmp_path / "r.xlsx")).sheet.sheet_name == "ASSETS"
+
+
+def test_a_validated_register_keeps_its_typed_rows_and_releases_the_sheet(tmp_path):
+    """The sheet is read once: the loader writes the rows validation typed, and calamine's cells are let go."""
+    write_register(tmp_path / "r.xlsx", [row("P-1"), [None] * len(HEADER), row("P-2")])
+    sheet = open_register(tmp_path / "r.xlsx")
+    validated = validate(sheet)
+    assert [r["cmms_asset_id"] for r in validated.records()] == ["P-1", "P-2"]
+    assert [r["cmms_asset_id"] for r in validated.records()] == ["P-1", "P-2"]  # as often as asked
+    assert (validated.rows, validated.blank_rows) == (2, 1)
+    with pytest.raises(RuntimeError, match="released"):
+        next(sheet.data_chunks(10))

@@ -31,9 +31,11 @@ def write_records(conn: Connection, items: Sequence[RecordToWrite]) -> None:
             row = getattr(item.record, attribute)
             if row is not None:
                 rows[row[key]] = {**row, "updated_at": item.keys.synced_at}
-        if rows:
-            bulk_upsert(conn, table, list(rows.values()), key=[key])
-    bulk_upsert(conn, tables.raw_response, [_landed(item) for item in items], key=["cmms_asset_id"])
+        if rows:  # in id order: concurrent writers (a re-parse's workers) lock shared rows in one order, no deadlock
+            bulk_upsert(conn, table, [rows[row_id] for row_id in sorted(rows, key=str)], key=[key])
+    landed = [_landed(item) for item in items if not item.already_landed]  # a re-parse's bodies stay as landed
+    if landed:
+        bulk_upsert(conn, tables.raw_response, landed, key=["cmms_asset_id"])
     performance = [{**item.record.performance, **_ids(item), "recorded_at": item.keys.synced_at} for item in items]
     append_changes(conn, performance, utc_now())  # before the overwrite: compared with the rows it replaces
     bulk_upsert(conn, tables.asset_performance, performance, key=["asset_id"])
