@@ -162,8 +162,8 @@ def sync(source: str | None, all_sites: bool, site: str | None, asset_id: str | 
 @click.argument("source", required=False)
 @click.option("--site", default=None, help="One site (its name or partition key); default: every site.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Worker processes, each re-parsing its own range of assets (default: the CPU count; one when "
-                   "there are few assets).")
+              help="Worker processes, each re-parsing its own range of assets (default: the CPU count on SQLite, "
+                   "one on PostgreSQL; one when there are few assets).")
 def reparse(source: str | None, site: str | None, workers: int | None) -> None:
     """Rebuild SOURCE's tables (default: every source) from the API answers already landed, with today's parser,
     without calling the API — after a parser fix or a migration that adds a typed column. Each asset ends wholly old

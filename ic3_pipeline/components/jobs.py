@@ -3,7 +3,6 @@
 All run in-process: the work is API-bound asyncio inside one step, and a step subprocess would add ~2 s per run.
 """
 
-import os
 
 from dagster import (
     AssetMaterialization,
@@ -27,7 +26,7 @@ from ic3_pipeline.components.sync_step import EnrichmentConfig, run_batch, unpar
 from ic3_pipeline.sync.standing import site_assets
 from ic3_pipeline.sync.due import partition_keys_of
 from ic3_pipeline.sync.reparse import ReparseReport, reparse_assets
-from ic3_pipeline.sync.reparse_workers import ReparseFailed
+from ic3_pipeline.sync.reparse_workers import ReparseFailed, default_workers
 
 
 def build_sync_jobs(spec: SourceSpec, step: AssetsDefinition) -> list:
@@ -110,7 +109,7 @@ class ReparseConfig(Config):
                              "every site the source covers).")
     asset_ids: list[str] | None = Field(default=None, description="Only these assets (default: all).")
     workers: int | None = Field(default=None, ge=1, description="Worker processes, each re-parsing its own range of "
-                                "assets (default: the CPU count; one when there are few assets).")
+                                "assets (default: the CPU count on SQLite, one on PostgreSQL; one when there are few assets).")
 
 
 def _reparse_job(spec: SourceSpec) -> JobDefinition:
@@ -135,7 +134,7 @@ def _reparse_job(spec: SourceSpec) -> JobDefinition:
             report = reparse_assets(
                 engine, spec.connector, spec.source, scope, asset_ids=config.asset_ids,
                 progress=lambda r: context.log.info(f"re-parsed {r.rebuilt:,} of {r.due:,} so far ({r.per_s:,.0f}/s)"),
-                workers=config.workers or os.cpu_count() or 1,
+                workers=config.workers or default_workers(engine),
             )
         except ReparseFailed as error:  # a worker's database fault or crash: its one line, not a traceback
             raise Failure(str(error), allow_retries=False) from None

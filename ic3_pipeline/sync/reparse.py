@@ -34,7 +34,7 @@ from ic3_pipeline.sync.attempts import ASSET_ERRORS, WRITE_LOCK_OPTION, update_m
 from ic3_pipeline.sync.batch import MAX_GROUP
 from ic3_pipeline.sync.connector import EntityConnector, FetchOutcome, LandedResponses, RecordToWrite, WriteKeys
 from ic3_pipeline.warehouse import database_error_line, tables
-from ic3_pipeline.warehouse.bulk import driver_statement
+from ic3_pipeline.warehouse.bulk import driver_statement, pipelined
 from ic3_pipeline.warehouse.times import utc_now
 
 asset = tables.asset_master
@@ -322,10 +322,11 @@ def _write(conn: Connection, connector: EntityConnector, source: str, group: Seq
         written.append(item)
     if not written:
         return []
-    driver_statement(_STATE_VERSION, conn.dialect, ("sync_version", "updated_at")).execute(conn, versions)
-    driver_statement(_landed_version(connector.landed), conn.dialect, ("sync_version",)).execute(conn, landed)
-    update_master_rows(conn, master_rows)
-    connector.write(conn, items)
+    with pipelined(conn):  # as the sync's groups: PostgreSQL runs each statement while the next is sent
+        driver_statement(_STATE_VERSION, conn.dialect, ("sync_version", "updated_at")).execute(conn, versions)
+        driver_statement(_landed_version(connector.landed), conn.dialect, ("sync_version",)).execute(conn, landed)
+        update_master_rows(conn, master_rows)
+        connector.write(conn, items)
     return written
 
 

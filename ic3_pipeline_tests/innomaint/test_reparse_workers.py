@@ -181,3 +181,15 @@ def test_a_worker_process_that_dies_fails_the_reparse_each_asset_wholly_old_or_n
     assert inconsistent(engine) == []
     report = reparse_assets(engine, INNOMAINT.connector, INNOMAINT.source, None, workers=2)
     assert report.rebuilt == len(pipeline.asset_ids) and inconsistent(engine) == []
+
+
+def test_workers_default_to_the_cores_on_sqlite_and_to_one_on_postgresql():
+    """A second writer only waited on the first one's locks on PostgreSQL (bench/README.md, "Re-parse, faster")."""
+    import os
+
+    from sqlalchemy import create_engine
+
+    from ic3_pipeline.sync.reparse_workers import default_workers
+
+    assert default_workers(create_engine("sqlite://")) == (os.cpu_count() or 1)
+    assert default_workers(create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")) == 1  # never connects
