@@ -8,13 +8,14 @@ from sqlalchemy import select
 
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline_tests.reliability.conftest import assert_exact
+from ic3_pipeline_tests.run_results import batch_metadata
 
 MAX_ATTEMPTS = 8
 
 
 def details(result) -> dict:
-    event = next(e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "innomaint/asset_details")
-    return {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+    """The batch's figures (requests, 429 answers, retries): one observation of the details asset per run."""
+    return batch_metadata(result)
 
 
 @pytest.mark.parametrize("kind", ["500", "502", "503", "hang", "reset", "malformed", "truncated", "status_false"])
