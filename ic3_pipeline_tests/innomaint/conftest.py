@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from dagster import AssetSelection, DagsterInstance, Definitions, define_asset_job, in_process_executor, instance_for_test
@@ -60,3 +61,14 @@ def pipeline(db_url, sample_register) -> Iterator[Pipeline]:
         register_site_partitions(instance, summary.site_partition_keys)
         keys = list(instance.get_dynamic_partitions("sites"))
         yield Pipeline(db_url, instance, simulator, keys, sorted(sites))
+
+
+@pytest.fixture
+def cli_env(pipeline, tmp_path, monkeypatch) -> Path:
+    """The environment of an `ic3` command against the pipeline's database and simulator; the Dagster home."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("IC3_DATABASE_URL", pipeline.db_url)
+    monkeypatch.setenv("INNOMAINT_BASE_URL", pipeline.simulator.base_url)
+    monkeypatch.setenv("INNOMAINT_API_TOKEN", TOKEN)
+    return home

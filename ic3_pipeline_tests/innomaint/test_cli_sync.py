@@ -4,7 +4,6 @@ import re
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -16,16 +15,6 @@ from ic3_pipeline.cli import main
 from ic3_pipeline.warehouse import tables
 from ic3_pipeline_tests.innomaint.conftest import TOKEN
 from ic3_pipeline_tests.reliability.conftest import assert_exact
-
-
-@pytest.fixture
-def cli_env(pipeline, tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "home"
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("IC3_DATABASE_URL", pipeline.db_url)
-    monkeypatch.setenv("INNOMAINT_BASE_URL", pipeline.simulator.base_url)
-    monkeypatch.setenv("INNOMAINT_API_TOKEN", TOKEN)
-    return home
 
 
 def sync(*args: str):

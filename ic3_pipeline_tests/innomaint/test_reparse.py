@@ -172,11 +172,7 @@ def test_a_body_todays_parser_refuses_is_reported_and_left_alone(pipeline, monke
     assert typed_tables(engine) == before
 
 
-def test_ic3_reparse_runs_a_dagster_run_and_says_what_it_did(pipeline, minutes_parser, tmp_path, monkeypatch):
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("IC3_DATABASE_URL", pipeline.db_url)
-    monkeypatch.setenv("INNOMAINT_BASE_URL", pipeline.simulator.base_url)
-    monkeypatch.setenv("INNOMAINT_API_TOKEN", TOKEN)
+def test_ic3_reparse_runs_a_dagster_run_and_says_what_it_did(pipeline, minutes_parser, cli_env):
     assert pipeline.enrich().success
     site = pipeline.partition_keys[0]
     with pipeline.engine.connect() as conn:

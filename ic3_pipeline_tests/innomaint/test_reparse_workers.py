@@ -149,11 +149,7 @@ def test_a_database_fault_in_one_worker_fails_the_reparse_with_its_message(pipel
     assert mttr_hours(engine) == old_mttr and inconsistent(engine) == []
 
 
-def test_ic3_reparse_workers_runs_them_and_says_what_it_did(pipeline, small_workers, tmp_path, monkeypatch):
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("IC3_DATABASE_URL", pipeline.db_url)
-    monkeypatch.setenv("INNOMAINT_BASE_URL", pipeline.simulator.base_url)
-    monkeypatch.setenv("INNOMAINT_API_TOKEN", TOKEN)
+def test_ic3_reparse_workers_runs_them_and_says_what_it_did(pipeline, small_workers, cli_env):
     assert pipeline.enrich().success
     old_versions = versions(pipeline.engine)
     pipeline.simulator.reset_stats()
