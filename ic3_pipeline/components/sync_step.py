@@ -51,7 +51,7 @@ from ic3_pipeline.sync.partitions import describe_partitions
 from ic3_pipeline.sync.standing import batch_outcomes, site_assets
 from ic3_pipeline.sync.sync_log import learned_rate_limit, record_batch
 from ic3_pipeline.warehouse import database_error_line
-from ic3_pipeline.warehouse.dagster_metadata import definition_metadata, row_count_metadata
+from ic3_pipeline.warehouse.dagster_metadata import definition_metadata, row_count, row_count_metadata
 from ic3_pipeline.warehouse.resource import WarehouseResource, warehouse_kind
 from ic3_pipeline.warehouse.times import utc_now
 
@@ -286,7 +286,7 @@ def _sync_sites(context: AssetExecutionContext, spec: SourceSpec, engine: Engine
         yield AssetObservation(
             asset_key=spec.details_key,
             metadata={**batch_figures(run.report, describe_partitions(keys)),
-                      **{f"rows in {table.table.name}": row_count_metadata(conn, table.table)["dagster/row_count"]
+                      **{f"rows in {table.table.name}": row_count(conn, table.table)
                          for table in spec.connector.tables}},
         )
     yield sync_errors_result(spec, engine, keys)

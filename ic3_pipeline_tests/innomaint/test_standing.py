@@ -85,7 +85,9 @@ def test_each_partition_of_a_ranged_run_shows_its_own_assets(pipeline):
         assert (missing in meta["failed and not-found ids"]) == (key == missing_site)
         assert meta["requests this run"] >= own and meta["retries this run"] == meta["requests this run"] - own
         assert "batch assets due" not in meta and "429 answers" not in meta  # the batch's figures are not a site's
-    assert batch_metadata(result)["batch assets due"] == len(pipeline.asset_ids)  # they are the run's, once
+    batch = batch_metadata(result)
+    assert batch["batch assets due"] == len(pipeline.asset_ids)  # they are the run's, once
+    assert batch["rows in ic3_workorder_summary"] == 2 * (len(pipeline.asset_ids) - 1)  # all but the 404
     assert sum(meta["assets due"] for meta in shown.values()) == len(pipeline.asset_ids)
     rows = per_partition(result, "innomaint/workorder_summary")
     assert {key: meta["rows written"] for key, meta in rows.items()} == {
